@@ -1,0 +1,129 @@
+/**
+ * The typed stack config: what `Pulumi.<stack>.yaml` holds under the `homelab:` namespace,
+ * after validation and defaults. Everything downstream (Ignition, swarm, outputs) reads only this.
+ */
+
+export type Arch = "arm64" | "amd64";
+export const ARCHES: readonly Arch[] = ["arm64", "amd64"];
+
+export type Role = "manager" | "worker";
+export const ROLES: readonly Role[] = ["manager", "worker"];
+
+export type Availability = "active" | "pause" | "drain";
+export const AVAILABILITIES: readonly Availability[] = ["active", "pause", "drain"];
+
+/**
+ * How Flatcar's locksmithd reboots nodes after an update.
+ * staggered: each node gets its own weekday window, so at most one manager reboots at a time.
+ * reboot: reboot as soon as an update is staged (fine for a single node).
+ * off: never reboot by itself (you reboot nodes by hand, one at a time).
+ */
+export type RebootStrategy = "staggered" | "reboot" | "off";
+export const REBOOT_STRATEGIES: readonly RebootStrategy[] = ["staggered", "reboot", "off"];
+
+export type UpdateGroup = "stable" | "beta" | "alpha" | "lts";
+export const UPDATE_GROUPS: readonly UpdateGroup[] = ["stable", "beta", "alpha", "lts"];
+
+export interface NetworkConfig {
+  /** The LAN the nodes live on (e.g. 192.168.99.0/24). */
+  readonly subnet: string;
+  /** Default route (e.g. 192.168.99.1); must be inside the subnet. */
+  readonly gateway: string;
+  /** DNS resolvers (e.g. [192.168.99.1, 9.9.9.9]); default: the gateway. */
+  readonly dns: readonly string[];
+  /** networkd `[Match] Name=` of the wired NIC (default `en*`: the Pi 4's NIC is `enabcm6e4ei0` under UEFI/ACPI, not eth0). */
+  readonly interfaceMatch: string;
+  /** NTP servers (default: none, so Flatcar's pool is used). Pis have no RTC: a local NTP server helps TLS at boot. */
+  readonly ntp: readonly string[];
+}
+
+export interface SshConfig {
+  /** Public keys that may log in as `core` (e.g. "ssh-ed25519 AAAA… you@laptop"); Pulumi adds its own deploy key. */
+  readonly authorizedKeys: readonly string[];
+  /** How long to keep dialling a node that is still booting, in minutes (default 30: first boot on a Pi is slow). */
+  readonly waitMinutes: number;
+}
+
+export interface UpdatesConfig {
+  readonly rebootStrategy: RebootStrategy;
+  /** Start of the reboot window, `HH:MM` (staggered strategy adds a weekday per node), local time of the node (UTC). */
+  readonly windowStart: string;
+  /** Length of the reboot window as a Go duration (e.g. 1h, 90m); shorter than a day. */
+  readonly windowLength: string;
+  /** Flatcar release channel (default stable). */
+  readonly group: UpdateGroup;
+}
+
+/** A file a snippet adds to a node (contents inline; mode as an octal string like "0644"). */
+export interface SnippetFile {
+  readonly path: string;
+  readonly contents: string;
+  readonly mode: number;
+  readonly overwrite: boolean;
+}
+
+/** A systemd unit a snippet adds or changes (contents optional when only enabling or adding drop-ins). */
+export interface SnippetUnit {
+  readonly name: string;
+  readonly contents?: string;
+  readonly enabled?: boolean;
+  readonly mask?: boolean;
+  readonly dropins: readonly { readonly name: string; readonly contents: string }[];
+}
+
+/** Extra files and units merged after the base Ignition config (Typhoon-style snippets). First boot only. */
+export interface Snippet {
+  readonly files: readonly SnippetFile[];
+  readonly units: readonly SnippetUnit[];
+}
+
+export interface NodeConfig {
+  /** Hostname and stable identity (e.g. swarm-manager-1); renaming a node replaces it. */
+  readonly name: string;
+  readonly role: Role;
+  /** Static IPv4 address inside network.subnet. */
+  readonly address: string;
+  /** SSH port (default 22). */
+  readonly sshPort: number;
+  /** Swarm node labels (e.g. {storage: ssd}); stateful services are pinned with them. */
+  readonly labels: Readonly<Record<string, string>>;
+  /** Swarm availability (default active). */
+  readonly availability: Availability;
+  /** zram swap size in MiB, or 0 for none (`zram: true` means half the RAM up to 2 GiB: good for 2 GB Pis). */
+  readonly zramMiB: number;
+  /** Extra files and units for this node, after the cluster-wide snippets. */
+  readonly snippets: readonly Snippet[];
+}
+
+export interface HomelabConfig {
+  /** DNS domain of the homelab (default home.arpa, RFC 8375; not .local, which is mDNS). */
+  readonly domain: string;
+  readonly arch: Arch;
+  readonly network: NetworkConfig;
+  readonly ssh: SshConfig;
+  readonly updates: UpdatesConfig;
+  /** Snippets applied to every node, before the node's own. */
+  readonly snippets: readonly Snippet[];
+  /** Nodes in config order; the first manager bootstraps a new swarm. */
+  readonly nodes: readonly NodeConfig[];
+}
+
+/** zram size used for `zram: true`: half of a 2 GB Pi's RAM. */
+export const DEFAULT_ZRAM_MIB = 1024;
+
+export const DEFAULTS = {
+  domain: "home.arpa",
+  arch: "arm64" as Arch,
+  interfaceMatch: "en*",
+  waitMinutes: 30,
+  rebootStrategy: "staggered" as RebootStrategy,
+  windowStart: "03:00",
+  windowLength: "1h",
+  group: "stable" as UpdateGroup,
+  sshPort: 22,
+  availability: "active" as Availability,
+} as const;
+
+export function managers(config: HomelabConfig): NodeConfig[] {
+  return config.nodes.filter((n) => n.role === "manager");
+}

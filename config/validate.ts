@@ -1,0 +1,211 @@
+import { parseDurationSeconds } from "./duration";
+import { cidrContains, isNetworkOrBroadcast, parseCidr, parseIpv4 } from "./net";
+import { ConfigError, ConfigIssue, IssueList, MapReader } from "./reader";
+import { parseSnippets } from "./snippets";
+import { sshPublicKeyProblem } from "./sshKey";
+import {
+  ARCHES,
+  AVAILABILITIES,
+  DEFAULT_ZRAM_MIB,
+  DEFAULTS,
+  HomelabConfig,
+  NetworkConfig,
+  NodeConfig,
+  REBOOT_STRATEGIES,
+  ROLES,
+  SshConfig,
+  UPDATE_GROUPS,
+  UpdatesConfig,
+} from "./schema";
+
+/** RFC 1123 label: what a hostname (and a Swarm node name) may be. */
+const HOSTNAME = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+const DOMAIN = /^(?=.{1,253}$)((?!-)[a-z0-9-]{1,63}(?<!-)\.)*(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+const LABEL_KEY = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/i;
+const WINDOW_START = /^(?:(Sun|Mon|Tue|Wed|Thu|Fri|Sat) )?([01]\d|2[0-3]):[0-5]\d$/;
+const MAX_ZRAM_MIB = 65536;
+
+export interface ValidationResult {
+  readonly config: HomelabConfig;
+  readonly warnings: readonly ConfigIssue[];
+}
+
+function readNetwork(issues: IssueList, r: MapReader): NetworkConfig {
+  const subnetText = r.requiredString("subnet", "set the LAN of your Pis, e.g. 192.168.99.0/24");
+  const subnet = subnetText === undefined ? undefined : parseCidr(subnetText);
+  if (subnetText !== undefined && subnet === undefined) {
+    issues.error(r.child("subnet"), `"${subnetText}" is not a network in CIDR form. Fix: write the network address and prefix, e.g. 192.168.99.0/24 (host bits zero).`);
+  }
+  const gateway = r.requiredString("gateway", "set your router's address, e.g. 192.168.99.1") ?? "";
+  const gatewayValue = parseIpv4(gateway);
+  if (gateway !== "" && gatewayValue === undefined) {
+    issues.error(r.child("gateway"), `"${gateway}" is not an IPv4 address. Fix: write a dotted quad, e.g. 192.168.99.1.`);
+  } else if (gatewayValue !== undefined && subnet !== undefined && !cidrContains(subnet, gatewayValue)) {
+    issues.error(r.child("gateway"), `${gateway} is outside ${subnetText}. Fix: use your router's address on that network.`);
+  }
+  const addressList = (name: string, fix: string) =>
+    r.stringList(name, fix).map((item) => {
+      if (parseIpv4(item.value) === undefined) issues.error(item.key, `"${item.value}" is not an IPv4 address. Fix: ${fix}`);
+      return item.value;
+    });
+  const dns = addressList("dns", "list resolver addresses, e.g. [192.168.99.1, 9.9.9.9]");
+  const ntp = r.stringList("ntp", "list NTP servers, e.g. [192.168.99.1]").map((i) => i.value);
+  const interfaceMatch = r.string("interface", DEFAULTS.interfaceMatch, "give a networkd Name= pattern, e.g. en* or enabcm6e4ei0");
+  if (/\s/.test(interfaceMatch)) issues.error(r.child("interface"), `"${interfaceMatch}" has spaces. Fix: one pattern such as en*.`);
+  r.rejectUnknownKeys();
+  return { subnet: subnetText ?? "", gateway, dns: dns.length > 0 ? dns : [gateway], interfaceMatch, ntp };
+}
+
+function readSsh(issues: IssueList, r: MapReader): SshConfig {
+  const authorizedKeys = r.stringList("authorizedKeys", "list public key lines, e.g. the contents of ~/.ssh/id_ed25519.pub").map((item) => {
+    const problem = sshPublicKeyProblem(item.value);
+    if (problem) issues.error(item.key, `${problem}.`);
+    return item.value;
+  });
+  const waitMinutes = r.number("waitMinutes", DEFAULTS.waitMinutes, {
+    min: 0.1,
+    max: 24 * 60,
+    fix: "give a positive number of minutes (e.g. 30); first boot of a Pi takes several minutes.",
+  });
+  r.rejectUnknownKeys();
+  return { authorizedKeys, waitMinutes };
+}
+
+function readUpdates(issues: IssueList, r: MapReader): UpdatesConfig {
+  const rebootStrategy = r.oneOf("rebootStrategy", REBOOT_STRATEGIES, DEFAULTS.rebootStrategy);
+  const windowStart = r.string("windowStart", DEFAULTS.windowStart, 'give a time like "03:00"');
+  const windowLength = r.string("windowLength", DEFAULTS.windowLength, "give a Go duration like 1h or 90m");
+  const group = r.oneOf("group", UPDATE_GROUPS, DEFAULTS.group);
+  r.rejectUnknownKeys();
+  const start = WINDOW_START.exec(windowStart);
+  if (!start) {
+    issues.error(r.child("windowStart"), `"${windowStart}" is not a time. Fix: write HH:MM (24 h), e.g. "03:00".`);
+  } else if (rebootStrategy === "staggered" && start[1] !== undefined) {
+    issues.error(r.child("windowStart"), `"${windowStart}" names a weekday, but the staggered strategy gives each node its own day. Fix: write only the time, e.g. "03:00".`);
+  }
+  const seconds = parseDurationSeconds(windowLength);
+  const maxSeconds = start?.[1] !== undefined ? 7 * 86400 : 86400;
+  if (seconds === undefined) {
+    issues.error(r.child("windowLength"), `"${windowLength}" is not a duration. Fix: write a Go duration such as 1h, 90m or 1h30m.`);
+  } else if (seconds <= 0) {
+    issues.error(r.child("windowLength"), `${windowLength} is not positive. Fix: give a positive duration such as 1h.`);
+  } else if (seconds >= maxSeconds) {
+    issues.error(r.child("windowLength"), `${windowLength} is too long for locksmithd (must be shorter than ${maxSeconds === 86400 ? "a day" : "a week"}). Fix: use e.g. 1h.`);
+  }
+  return { rebootStrategy, windowStart, windowLength, group };
+}
+
+function readZram(issues: IssueList, r: MapReader): number {
+  const raw = r.raw("zram");
+  if (raw === undefined || raw === null || raw === false) return 0;
+  if (raw === true) return DEFAULT_ZRAM_MIB;
+  if (typeof raw === "number" && Number.isInteger(raw) && raw > 0 && raw <= MAX_ZRAM_MIB) return raw;
+  issues.error(r.child("zram"), `${JSON.stringify(raw)} is not valid. Fix: true (${DEFAULT_ZRAM_MIB} MiB), false, or a size in MiB between 1 and ${MAX_ZRAM_MIB}.`);
+  return 0;
+}
+
+function readLabels(issues: IssueList, r: MapReader): Record<string, string> {
+  const labelsReader = r.map("labels");
+  const raw = r.raw("labels");
+  const labels: Record<string, string> = {};
+  for (const [key, value] of Object.entries(raw !== null && typeof raw === "object" && !Array.isArray(raw) ? raw : {})) {
+    labelsReader.raw(key);
+    if (!LABEL_KEY.test(key)) {
+      issues.error(labelsReader.child(key), `"${key}" is not a valid label key. Fix: letters, digits, ".", "-" and "_" only, e.g. storage or homelab.volume.`);
+    }
+    if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
+      issues.error(labelsReader.child(key), `label values are plain text. Fix: write e.g. ${key}: "ssd".`);
+      continue;
+    }
+    const text = String(value);
+    if (/[\s"'`$\\]/.test(text)) issues.error(labelsReader.child(key), `"${text}" has spaces, quotes or shell characters. Fix: use a plain word.`);
+    labels[key] = text;
+  }
+  return labels;
+}
+
+function readNode(issues: IssueList, key: string, value: unknown): NodeConfig | undefined {
+  const r = MapReader.of(issues, key, value);
+  const name = r.requiredString("name", "give the node a hostname, e.g. swarm-manager-1");
+  if (name !== undefined && !HOSTNAME.test(name)) {
+    issues.error(r.child("name"), `"${name}" is not a valid hostname. Fix: lowercase letters, digits and "-", at most 63, not starting or ending with "-".`);
+  }
+  const roleRaw = r.raw("role");
+  const role = r.oneOf("role", ROLES, "worker");
+  if (roleRaw === undefined) issues.error(r.child("role"), `is required. Fix: role: manager or role: worker.`);
+  const address = r.requiredString("address", "give the node's static IPv4 address, e.g. 192.168.99.101");
+  if (address !== undefined && parseIpv4(address) === undefined) {
+    issues.error(r.child("address"), `"${address}" is not an IPv4 address. Fix: write a dotted quad such as 192.168.99.101 (no prefix).`);
+  }
+  const sshPort = r.number("sshPort", DEFAULTS.sshPort, { min: 1, max: 65535, integer: true, fix: "give a TCP port between 1 and 65535 (default 22)." });
+  const availability = r.oneOf("availability", AVAILABILITIES, DEFAULTS.availability);
+  const labels = readLabels(issues, r);
+  const zramMiB = readZram(issues, r);
+  const snippets = parseSnippets(issues, r, "snippets");
+  r.rejectUnknownKeys();
+  if (name === undefined || address === undefined) return undefined;
+  return { name, role, address, sshPort, availability, labels, zramMiB, snippets };
+}
+
+function checkTopology(issues: IssueList, nodes: readonly NodeConfig[], network: NetworkConfig): void {
+  const subnet = parseCidr(network.subnet);
+  const byName = new Map<string, number>();
+  const byAddress = new Map<string, number>();
+  nodes.forEach((node, i) => {
+    const key = `homelab:nodes[${i}]`;
+    const sameName = byName.get(node.name);
+    if (sameName !== undefined) issues.error(`${key}.name`, `"${node.name}" is already used by homelab:nodes[${sameName}]. Fix: give every node its own name.`);
+    byName.set(node.name, i);
+    const sameAddress = byAddress.get(node.address);
+    if (sameAddress !== undefined) issues.error(`${key}.address`, `${node.address} is already used by homelab:nodes[${sameAddress}]. Fix: give every node its own address.`);
+    byAddress.set(node.address, i);
+    const address = parseIpv4(node.address);
+    if (address === undefined || subnet === undefined) return;
+    if (!cidrContains(subnet, address)) {
+      issues.error(`${key}.address`, `${node.address} is outside homelab:network.subnet ${network.subnet}. Fix: pick an address in that network or change the subnet.`);
+    } else if (isNetworkOrBroadcast(subnet, address)) {
+      issues.error(`${key}.address`, `${node.address} is the network or broadcast address of ${network.subnet}. Fix: pick a host address.`);
+    } else if (node.address === network.gateway) {
+      issues.error(`${key}.address`, `${node.address} is the gateway's address. Fix: pick an unused address.`);
+    }
+  });
+  const managerCount = nodes.filter((n) => n.role === "manager").length;
+  if (nodes.length > 0 && managerCount === 0) {
+    issues.error("homelab:nodes", "no node has role manager; a swarm needs at least one. Fix: set role: manager on one node (three for a cluster that survives a failure).");
+  } else if (managerCount > 0 && managerCount % 2 === 0) {
+    issues.warn("homelab:nodes", `${managerCount} managers: an even number tolerates no more failures than ${managerCount - 1}. Consider ${managerCount - 1} or ${managerCount + 1}.`);
+  }
+}
+
+/**
+ * Validates the `homelab:` namespace of a stack config (keys without the prefix, values already
+ * parsed from YAML/JSON) and applies defaults. Reports every problem at once.
+ * @throws ConfigError naming each bad config key and its fix; nothing is rendered or created.
+ */
+export function validateConfig(raw: Record<string, unknown>): ValidationResult {
+  const issues = new IssueList();
+  const root = MapReader.of(issues, "homelab:", raw);
+  const domain = root.string("domain", DEFAULTS.domain, "give a DNS domain such as home.arpa").toLowerCase();
+  if (!DOMAIN.test(domain)) {
+    issues.error("homelab:domain", `"${domain}" is not a DNS domain. Fix: dot-separated labels of letters, digits and "-", e.g. home.arpa.`);
+  } else if (domain === "local" || domain.endsWith(".local")) {
+    issues.warn("homelab:domain", `"${domain}" is reserved for mDNS and resolves unreliably. Consider home.arpa (RFC 8375).`);
+  }
+  const arch = root.oneOf("arch", ARCHES, DEFAULTS.arch);
+  const network = readNetwork(issues, root.map("network"));
+  const ssh = readSsh(issues, root.map("ssh"));
+  const updates = readUpdates(issues, root.map("updates"));
+  const snippets = parseSnippets(issues, root, "snippets");
+  const nodeItems = root.list("nodes", "list nodes as {name, role, address}");
+  if (root.raw("nodes") === undefined || nodeItems.length === 0) {
+    issues.error("homelab:nodes", "no nodes. Fix: list your Pis, e.g. - {name: swarm-manager-1, role: manager, address: 192.168.99.101}.");
+  }
+  const nodes = nodeItems.flatMap((item) => readNode(issues, item.key, item.value) ?? []);
+  root.rejectUnknownKeys();
+  checkTopology(issues, nodes, network);
+  if (updates.rebootStrategy === "staggered" && nodes.filter((n) => n.role === "manager").length > 7) {
+    issues.error("homelab:updates.rebootStrategy", "staggered gives each manager its own weekday, so it allows at most 7 managers. Fix: use off and reboot by hand.");
+  }
+  if (issues.errors.length > 0) throw new ConfigError(issues.errors);
+  return { config: { domain, arch, network, ssh, updates, snippets, nodes }, warnings: issues.warnings };
+}

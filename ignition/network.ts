@@ -1,0 +1,31 @@
+import { NetworkConfig, NodeConfig } from "../config/schema";
+import { PATHS } from "./paths";
+import { IgnitionFile, lines, textFile } from "./types";
+
+/**
+ * A static networkd config. Ignition v3 has no network section, so it is a file; the `00-` prefix
+ * sorts before Flatcar's DHCP fallback `zz-default.network`, and matching `en*` finds the Pi 4 NIC
+ * (named enabcm6e4ei0 under UEFI/ACPI, never eth0).
+ */
+export function staticNetworkFile(network: NetworkConfig, node: NodeConfig, domain: string): IgnitionFile {
+  const prefix = network.subnet.split("/")[1];
+  return textFile(
+    PATHS.network,
+    lines(
+      "[Match]",
+      `Name=${network.interfaceMatch}`,
+      "",
+      "[Network]",
+      "DHCP=no",
+      `Address=${node.address}/${prefix}`,
+      `Gateway=${network.gateway}`,
+      ...network.dns.map((d) => `DNS=${d}`),
+      `Domains=${domain}`,
+      ...network.ntp.map((n) => `NTP=${n}`),
+    ),
+  );
+}
+
+export function hostnameFile(node: NodeConfig): IgnitionFile {
+  return textFile(PATHS.hostname, lines(node.name));
+}
