@@ -514,7 +514,7 @@ check_tools() {
 
   # Tools flatcar-install needs (it checks them too, but only after we asked you to confirm).
   local missing="" t
-  for t in blockdev btrfstune cp cut dd gawk gpg grep head ls lsblk lvm mkdir mkfifo mktemp mount rm sed sort tee udevadm wget wipefs umount unzip; do
+  for t in blockdev btrfstune cp cut dd gawk gpg grep head ls lsblk lvm mkdir mkfifo mktemp mount rm sed sort tee udevadm wget wipefs umount unzip partx mountpoint; do
     have "$t" || missing+="$t "
   done
   have lbzip2 || have bzip2 || missing+="bzip2 "
@@ -604,9 +604,14 @@ write_card() {
   step "[2/$total] Finding the EFI-SYSTEM partition (partition 1)"
   local efi
   efi="$(partition_node "$DEVICE" 1)"
-  run udevadm settle
+  run udevadm settle || true
+  run partx -u -- "$DEVICE" || true # make the kernel see the new partition table
   if [[ "$DRY_RUN" -eq 0 ]]; then
-    if [[ ! -b "$efi" ]]; then partx -u -- "$DEVICE" 2>/dev/null || partx -a -- "$DEVICE" 2>/dev/null || true; fi
+    local tries=0
+    while [[ ! -b "$efi" && "$tries" -lt 20 ]]; do
+      sleep 0.5
+      tries=$((tries + 1))
+    done
     local labelled
     labelled="$(lsblk -nrpo NAME,PARTLABEL -- "$DEVICE" | awk '$2 == "EFI-SYSTEM" { print $1; exit }')" || true
     efi="${labelled:-$efi}"
