@@ -1,3 +1,4 @@
+import * as posixPath from "path/posix";
 import { MANAGED_PATHS, MANAGED_UNITS } from "../ignition/paths";
 import { Snippet, SnippetFile, SnippetUnit } from "./schema";
 import { IssueList, MapReader, describe } from "./reader";
@@ -26,8 +27,15 @@ function parseFile(issues: IssueList, key: string, value: unknown): SnippetFile 
   const overwrite = r.boolean("overwrite", true);
   r.rejectUnknownKeys();
   if (path === undefined) return undefined;
+  const simplified = posixPath.normalize(path).replace(/(.)\/$/, "$1");
   if (!path.startsWith("/") || path.split("/").includes("..")) {
     issues.error(r.child("path"), `"${path}" is not an absolute path. Fix: start it with / and leave out "..".`);
+  } else if (simplified !== path) {
+    // Ignition refuses the whole config at first boot ("path is not fully simplified").
+    issues.error(r.child("path"), `"${path}" is not a simplified path (Ignition rejects it). Fix: write "${simplified}".`);
+  } else if (path === "/usr" || path.startsWith("/usr/")) {
+    // /usr is Flatcar's read-only, dm-verity protected partition: writing there fails Ignition and the node never comes up.
+    issues.error(r.child("path"), `${path} is under /usr, which is read-only on Flatcar (first boot would fail). Fix: put programs in /opt/bin and settings under /etc.`);
   } else if (MANAGED_PATHS.includes(path)) {
     issues.error(r.child("path"), `${path} is written by homelab itself. Fix: use the matching homelab setting instead of a snippet.`);
   }
@@ -59,6 +67,14 @@ function parseUnit(issues: IssueList, key: string, value: unknown): SnippetUnit 
     issues.error(r.child("name"), `"${name}" is not a systemd unit name. Fix: use a name like backup.service or backup.timer.`);
   } else if (MANAGED_UNITS.includes(name) && contents !== undefined) {
     issues.error(r.child("contents"), `${name} is managed by homelab. Fix: add a drop-in instead of replacing the unit.`);
+  }
+  if (MANAGED_UNITS.includes(name) && (enabled === false || mask === true)) {
+    // Every node needs docker at boot to join the swarm; a snippet must not switch it off.
+    issues.error(r.child(mask === true ? "mask" : "enabled"), `${name} must run on every swarm node. Fix: remove this setting (use a drop-in to change how it runs).`);
+  }
+  if (typeof contents === "string" && enabled === true && !/^\s*\[Install\]/m.test(contents)) {
+    // Ignition only warns, and systemctl enable then does nothing: the unit would never start.
+    issues.error(r.child("enabled"), `${name} is enabled but its contents have no [Install] section, so it would never start. Fix: add [Install] with e.g. WantedBy=multi-user.target.`);
   }
   if (contents === undefined && enabled === undefined && mask === undefined && dropins.length === 0) {
     issues.error(key, `unit ${name} does nothing. Fix: give contents, enabled, mask or dropins.`);

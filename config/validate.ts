@@ -42,6 +42,9 @@ function readNetwork(issues: IssueList, r: MapReader): NetworkConfig {
     issues.error(r.child("gateway"), `"${gateway}" is not an IPv4 address. Fix: write a dotted quad, e.g. 192.168.99.1.`);
   } else if (gatewayValue !== undefined && subnet !== undefined && !cidrContains(subnet, gatewayValue)) {
     issues.error(r.child("gateway"), `${gateway} is outside ${subnetText}. Fix: use your router's address on that network.`);
+  } else if (gatewayValue !== undefined && subnet !== undefined && isNetworkOrBroadcast(subnet, gatewayValue)) {
+    // networkd accepts it, but no router answers there: every node would boot without a default route.
+    issues.error(r.child("gateway"), `${gateway} is the network or broadcast address of ${subnetText}, not a router. Fix: use your router's address, e.g. the .1 of that network.`);
   }
   const addressList = (name: string, fix: string) =>
     r.stringList(name, fix).map((item) => {

@@ -1,0 +1,368 @@
+import * as YAML from "yaml";
+import { loadStackConfigFile } from "./load";
+import { ConfigError, ConfigIssue } from "./reader";
+import { DEFAULT_ZRAM_MIB, DEFAULTS } from "./schema";
+import { validateConfig } from "./validate";
+import { RawConfig, RawNode, STACKS, USER_KEY, newEd25519PublicKey, sshKeygenPair, stackFile, validRaw } from "../tests/fixtures";
+
+/** The issues a config is rejected with; fails the test when it is accepted. */
+function rejection(raw: Record<string, unknown>): readonly ConfigIssue[] {
+  try {
+    validateConfig(raw);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues;
+    throw err;
+  }
+  throw new Error("config was accepted but should have been rejected");
+}
+
+function edited(edit: (c: RawConfig) => void): RawConfig {
+  const c = validRaw();
+  edit(c);
+  return c;
+}
+
+const node = (c: RawConfig, i: number): RawNode => c.nodes[i];
+const privatePair = sshKeygenPair();
+const [keyType, keyBody] = USER_KEY.split(" ");
+const rsaBodyLike = newEd25519PublicKey().split(" ")[1];
+const clusterSnippet = (c: RawConfig, snippet: Record<string, unknown>) => {
+  c.snippets = [snippet];
+};
+const unit = (u: Record<string, unknown>) => ({ units: [u] });
+const file = (f: Record<string, unknown>) => ({ files: [{ contents: "x\n", ...f }] });
+
+interface BadCase {
+  what: string;
+  edit: (c: RawConfig) => void;
+  /** The exact config key the error must name. */
+  key: string;
+  /** Words (case-insensitive) the message must contain besides "Fix". */
+  words: readonly (string | RegExp)[];
+}
+
+const cases: BadCase[] = [
+  // Topology
+  { what: "duplicate node names", edit: (c) => void (node(c, 1).name = "swarm-manager-1"), key: "homelab:nodes[1].name", words: ["swarm-manager-1", "already used", "homelab:nodes[0]"] },
+  { what: "duplicate addresses", edit: (c) => void (node(c, 3).address = "192.168.99.102"), key: "homelab:nodes[3].address", words: ["192.168.99.102", "already used", "homelab:nodes[1]"] },
+  { what: "address outside the subnet", edit: (c) => void (node(c, 0).address = "192.168.100.101"), key: "homelab:nodes[0].address", words: ["outside", "192.168.99.0/24"] },
+  { what: "address = network address", edit: (c) => void (node(c, 0).address = "192.168.99.0"), key: "homelab:nodes[0].address", words: ["network or broadcast", "host address"] },
+  { what: "address = broadcast address", edit: (c) => void (node(c, 2).address = "192.168.99.255"), key: "homelab:nodes[2].address", words: ["network or broadcast"] },
+  { what: "address = gateway", edit: (c) => void (node(c, 1).address = "192.168.99.1"), key: "homelab:nodes[1].address", words: ["gateway", "unused address"] },
+  { what: "address with an octet over 255", edit: (c) => void (node(c, 0).address = "192.168.99.300"), key: "homelab:nodes[0].address", words: ["192.168.99.300", "not an IPv4 address"] },
+  { what: "address with a prefix", edit: (c) => void (node(c, 0).address = "192.168.99.101/24"), key: "homelab:nodes[0].address", words: ["not an IPv4 address", "no prefix"] },
+  { what: "address with a leading zero", edit: (c) => void (node(c, 0).address = "192.168.99.011"), key: "homelab:nodes[0].address", words: ["not an IPv4 address"] },
+  { what: "address as a number", edit: (c) => void (node(c, 0).address = 3232260965), key: "homelab:nodes[0].address", words: ["expected a string"] },
+  { what: "missing address", edit: (c) => void delete node(c, 2).address, key: "homelab:nodes[2].address", words: ["required"] },
+  { what: "zero managers", edit: (c) => c.nodes.forEach((n) => (n.role = "worker")), key: "homelab:nodes", words: ["no node has role manager", "role: manager"] },
+  { what: "empty nodes", edit: (c) => void (c.nodes = []), key: "homelab:nodes", words: ["no nodes"] },
+  { what: "missing nodes", edit: (c) => void delete (c as Record<string, unknown>).nodes, key: "homelab:nodes", words: ["no nodes"] },
+  { what: "nodes as a map", edit: (c) => void ((c as Record<string, unknown>).nodes = { "swarm-manager-1": "192.168.99.101" }), key: "homelab:nodes", words: ["expected a list"] },
+  { what: "a node that is not a map", edit: (c) => void ((c.nodes as unknown[])[3] = "swarm-worker-1"), key: "homelab:nodes[3]", words: ["expected a map"] },
+  {
+    what: "8 managers with staggered reboots",
+    edit: (c) => void (c.nodes = Array.from({ length: 8 }, (_, i) => ({ name: `m${i}`, role: "manager", address: `192.168.99.${10 + i}` }))),
+    key: "homelab:updates.rebootStrategy",
+    words: ["at most 7 managers"],
+  },
+
+  // Network
+  { what: "subnet with host bits set", edit: (c) => void (c.network.subnet = "192.168.99.5/24"), key: "homelab:network.subnet", words: ["CIDR", "host bits zero"] },
+  { what: "subnet /33", edit: (c) => void (c.network.subnet = "192.168.99.0/33"), key: "homelab:network.subnet", words: ["not a network in CIDR form"] },
+  { what: "subnet garbage", edit: (c) => void (c.network.subnet = "my lan"), key: "homelab:network.subnet", words: ['"my lan"', "CIDR"] },
+  { what: "subnet without prefix", edit: (c) => void (c.network.subnet = "192.168.99.0"), key: "homelab:network.subnet", words: ["CIDR"] },
+  { what: "missing subnet", edit: (c) => void delete c.network.subnet, key: "homelab:network.subnet", words: ["required", "192.168.99.0/24"] },
+  { what: "gateway outside the subnet", edit: (c) => void (c.network.gateway = "192.168.1.1"), key: "homelab:network.gateway", words: ["outside", "192.168.99.0/24"] },
+  { what: "malformed gateway", edit: (c) => void (c.network.gateway = "192.168.99"), key: "homelab:network.gateway", words: ["not an IPv4 address"] },
+  { what: "gateway = network address", edit: (c) => void (c.network.gateway = "192.168.99.0"), key: "homelab:network.gateway", words: ["network or broadcast", "router"] },
+  { what: "gateway = broadcast address", edit: (c) => void (c.network.gateway = "192.168.99.255"), key: "homelab:network.gateway", words: ["network or broadcast"] },
+  { what: "malformed DNS server", edit: (c) => void (c.network.dns = ["192.168.99.1", "dns.quad9.net"]), key: "homelab:network.dns[1]", words: ["not an IPv4 address"] },
+  { what: "interface pattern with spaces", edit: (c) => void (c.network.interface = "en* eth*"), key: "homelab:network.interface", words: ["spaces"] },
+  { what: "network as a string", edit: (c) => void ((c as Record<string, unknown>).network = "192.168.99.0/24"), key: "homelab:network", words: ["expected a map"] },
+
+  // Names
+  { what: "uppercase hostname", edit: (c) => void (node(c, 0).name = "Swarm-Manager-1"), key: "homelab:nodes[0].name", words: ["not a valid hostname", "lowercase"] },
+  { what: "hostname with underscore", edit: (c) => void (node(c, 0).name = "swarm_manager_1"), key: "homelab:nodes[0].name", words: ["not a valid hostname"] },
+  { what: "hostname with leading dash", edit: (c) => void (node(c, 0).name = "-swarm"), key: "homelab:nodes[0].name", words: ["not a valid hostname", "not starting or ending"] },
+  { what: "hostname of 64 characters", edit: (c) => void (node(c, 0).name = "a".repeat(64)), key: "homelab:nodes[0].name", words: ["not a valid hostname", "at most 63"] },
+  { what: "hostname with a dot (an FQDN)", edit: (c) => void (node(c, 0).name = "swarm-manager-1.home.arpa"), key: "homelab:nodes[0].name", words: ["not a valid hostname"] },
+  { what: "missing name", edit: (c) => void delete node(c, 1).name, key: "homelab:nodes[1].name", words: ["required"] },
+  { what: "domain with underscore", edit: (c) => void (c.domain = "home_lab.arpa"), key: "homelab:domain", words: ["not a DNS domain", "home.arpa"] },
+  { what: "domain with empty label", edit: (c) => void (c.domain = "home..arpa"), key: "homelab:domain", words: ["not a DNS domain"] },
+  { what: "domain with leading dash", edit: (c) => void (c.domain = "-home.arpa"), key: "homelab:domain", words: ["not a DNS domain"] },
+  { what: "domain as a number", edit: (c) => void (c.domain = 42), key: "homelab:domain", words: ["expected a non-empty string"] },
+
+  // SSH keys: the message names the key's list position and never repeats secret text.
+  { what: "SSH key of unknown type", edit: (c) => void (c.ssh.authorizedKeys = [`ssh-dss ${keyBody}`]), key: "homelab:ssh.authorizedKeys[0]", words: ['unknown key type "ssh-dss"', ".pub"] },
+  { what: "SSH key without type", edit: (c) => void (c.ssh.authorizedKeys = [keyBody]), key: "homelab:ssh.authorizedKeys[0]", words: ["unknown key type"] },
+  { what: "SSH key with bad base64", edit: (c) => void (c.ssh.authorizedKeys = [`${keyType} AAAA!!notbase64`]), key: "homelab:ssh.authorizedKeys[0]", words: ["not base64"] },
+  { what: "SSH key without body", edit: (c) => void (c.ssh.authorizedKeys = [keyType]), key: "homelab:ssh.authorizedKeys[0]", words: ["not base64"] },
+  { what: "SSH key body of another type", edit: (c) => void (c.ssh.authorizedKeys = [`ssh-rsa ${rsaBodyLike} me@laptop`]), key: "homelab:ssh.authorizedKeys[0]", words: ["does not match", "ssh-rsa"] },
+  { what: "SSH key truncated", edit: (c) => void (c.ssh.authorizedKeys = [`${keyType} ${keyBody.slice(0, 40)} me@laptop`]), key: "homelab:ssh.authorizedKeys[0]", words: ["truncated"] },
+  { what: "SSH key cut by one character", edit: (c) => void (c.ssh.authorizedKeys = [`${keyType} ${keyBody.slice(0, -1)}`]), key: "homelab:ssh.authorizedKeys[0]", words: ["truncated"] },
+  { what: "second SSH key broken", edit: (c) => void (c.ssh.authorizedKeys = [USER_KEY, "ssh-ed25519"]), key: "homelab:ssh.authorizedKeys[1]", words: ["not base64"] },
+  { what: "two keys on one line", edit: (c) => void (c.ssh.authorizedKeys = [`${USER_KEY}\n${USER_KEY}`]), key: "homelab:ssh.authorizedKeys[0]", words: ["single line"] },
+  { what: "SSH private key pasted", edit: (c) => void (c.ssh.authorizedKeys = [privatePair.privateKey]), key: "homelab:ssh.authorizedKeys[0]", words: ["PRIVATE key", "leaked"] },
+  {
+    what: "one line of a private key's body pasted",
+    edit: (c) => void (c.ssh.authorizedKeys = [privatePair.privateKey.split("\n")[1]]),
+    key: "homelab:ssh.authorizedKeys[0]",
+    words: ["PRIVATE key"],
+  },
+  { what: "authorizedKeys as a string", edit: (c) => void (c.ssh.authorizedKeys = USER_KEY), key: "homelab:ssh.authorizedKeys", words: ["expected a list"] },
+  { what: "waitMinutes negative", edit: (c) => void (c.ssh.waitMinutes = -5), key: "homelab:ssh.waitMinutes", words: ["-5", "positive number of minutes"] },
+  { what: "waitMinutes zero", edit: (c) => void (c.ssh.waitMinutes = 0), key: "homelab:ssh.waitMinutes", words: ["positive number of minutes"] },
+  { what: "waitMinutes not a number", edit: (c) => void (c.ssh.waitMinutes = "soon"), key: "homelab:ssh.waitMinutes", words: ['"soon"', "minutes"] },
+  { what: "waitMinutes with a unit", edit: (c) => void (c.ssh.waitMinutes = "30m"), key: "homelab:ssh.waitMinutes", words: ["minutes"] },
+
+  // Enumerations
+  { what: "unknown arch", edit: (c) => void (c.arch = "armv7"), key: "homelab:arch", words: ["armv7", "arm64, amd64"] },
+  { what: "unknown role", edit: (c) => void (node(c, 3).role = "leader"), key: "homelab:nodes[3].role", words: ["leader", "manager, worker"] },
+  { what: "missing role", edit: (c) => void delete node(c, 3).role, key: "homelab:nodes[3].role", words: ["required", "role: manager"] },
+  { what: "bad availability", edit: (c) => void (node(c, 3).availability = "paused"), key: "homelab:nodes[3].availability", words: ["paused", "active, pause, drain"] },
+
+  // Updates
+  { what: "bad reboot strategy", edit: (c) => void (c.updates.rebootStrategy = "etcd-lock"), key: "homelab:updates.rebootStrategy", words: ["etcd-lock", "staggered, reboot, off"] },
+  { what: "reboot strategy read as YAML 1.1 boolean", edit: (c) => void (c.updates.rebootStrategy = false), key: "homelab:updates.rebootStrategy", words: ["boolean false"] },
+  { what: "bad update group", edit: (c) => void (c.updates.group = "edge"), key: "homelab:updates.group", words: ["stable, beta, alpha, lts"] },
+  { what: "negative windowLength", edit: (c) => void (c.updates.windowLength = "-1h"), key: "homelab:updates.windowLength", words: ["not positive"] },
+  { what: "zero windowLength", edit: (c) => void (c.updates.windowLength = "0m"), key: "homelab:updates.windowLength", words: ["not positive"] },
+  { what: "malformed windowLength", edit: (c) => void (c.updates.windowLength = "1 hour"), key: "homelab:updates.windowLength", words: ["not a duration", "1h30m"] },
+  { what: "windowLength in days", edit: (c) => void (c.updates.windowLength = "1d"), key: "homelab:updates.windowLength", words: ["not a duration"] },
+  { what: "windowLength of a day", edit: (c) => void (c.updates.windowLength = "24h"), key: "homelab:updates.windowLength", words: ["too long", "shorter than a day"] },
+  {
+    what: "windowLength of a week with a weekday start",
+    edit: (c) => Object.assign(c.updates, { rebootStrategy: "reboot", windowStart: "Sun 03:00", windowLength: "168h" }),
+    key: "homelab:updates.windowLength",
+    words: ["too long", "shorter than a week"],
+  },
+  { what: "windowStart not a time", edit: (c) => void (c.updates.windowStart = "3am"), key: "homelab:updates.windowStart", words: ['"3am"', "HH:MM"] },
+  { what: "windowStart hour 24", edit: (c) => void (c.updates.windowStart = "24:00"), key: "homelab:updates.windowStart", words: ["not a time"] },
+  { what: "windowStart with seconds", edit: (c) => void (c.updates.windowStart = "03:00:00"), key: "homelab:updates.windowStart", words: ["not a time"] },
+  { what: "windowStart with a weekday under staggered", edit: (c) => void (c.updates.windowStart = "Mon 03:00"), key: "homelab:updates.windowStart", words: ["weekday", "own day"] },
+  { what: "windowStart as a YAML 1.1 sexagesimal number", edit: (c) => void (c.updates.windowStart = 180), key: "homelab:updates.windowStart", words: ["expected a non-empty string"] },
+
+  // Unknown keys at every level, with a suggestion for a near miss.
+  { what: "unknown top-level key", edit: (c) => void (c.nodez = []), key: "homelab:nodez", words: ["unknown setting", 'did you mean "nodes"?'] },
+  { what: "unknown network key", edit: (c) => void (c.network.gatway = "192.168.99.1"), key: "homelab:network.gatway", words: ['did you mean "gateway"?'] },
+  { what: "unknown ssh key", edit: (c) => void (c.ssh.authorizedKey = []), key: "homelab:ssh.authorizedKey", words: ['did you mean "authorizedKeys"?'] },
+  { what: "unknown updates key", edit: (c) => void (c.updates.strategy = "off"), key: "homelab:updates.strategy", words: ["unknown setting"] },
+  { what: "unknown node key", edit: (c) => void (node(c, 0).adress = "192.168.99.101"), key: "homelab:nodes[0].adress", words: ['did you mean "address"?'] },
+  { what: "unrelated unknown node key", edit: (c) => void (node(c, 0).gpu = true), key: "homelab:nodes[0].gpu", words: ["allowed keys:", "address"] },
+  { what: "unknown snippet key", edit: (c) => clusterSnippet(c, { file: [] }), key: "homelab:snippets[0].file", words: ['did you mean "files"?'] },
+  { what: "unknown snippet file key", edit: (c) => clusterSnippet(c, file({ path: "/etc/motd", contens: "x" })), key: "homelab:snippets[0].files[0].contens", words: ['did you mean "contents"?'] },
+  { what: "unknown snippet unit key", edit: (c) => clusterSnippet(c, unit({ name: "a.service", enable: true })), key: "homelab:snippets[0].units[0].enable", words: ['did you mean "enabled"?'] },
+  {
+    what: "unknown drop-in key",
+    edit: (c) => clusterSnippet(c, unit({ name: "a.service", dropins: [{ name: "10-a.conf", content: "[Service]" }] })),
+    key: "homelab:snippets[0].units[0].dropins[0].content",
+    words: ['did you mean "contents"?'],
+  },
+
+  // Labels, zram, ports
+  { what: "label key with a space", edit: (c) => void (node(c, 3).labels = { "fast disk": "yes" }), key: "homelab:nodes[3].labels.fast disk", words: ["not a valid label key"] },
+  { what: "label value with a space", edit: (c) => void (node(c, 3).labels = { storage: "solid state" }), key: "homelab:nodes[3].labels.storage", words: ["spaces", "plain word"] },
+  { what: "label value with shell characters", edit: (c) => void (node(c, 3).labels = { storage: "$(reboot)" }), key: "homelab:nodes[3].labels.storage", words: ["shell characters"] },
+  { what: "label value a map", edit: (c) => void (node(c, 3).labels = { storage: { kind: "ssd" } }), key: "homelab:nodes[3].labels.storage", words: ["plain text"] },
+  { what: "labels as a list", edit: (c) => void (node(c, 3).labels = ["storage=ssd"]), key: "homelab:nodes[3].labels", words: ["expected a map"] },
+  { what: "zram as text", edit: (c) => void (node(c, 3).zram = "yes"), key: "homelab:nodes[3].zram", words: ['"yes"', "size in MiB"] },
+  { what: "zram negative", edit: (c) => void (node(c, 3).zram = -512), key: "homelab:nodes[3].zram", words: ["-512", "between 1 and"] },
+  { what: "zram fractional", edit: (c) => void (node(c, 3).zram = 1.5), key: "homelab:nodes[3].zram", words: ["1.5"] },
+  { what: "zram too big", edit: (c) => void (node(c, 3).zram = 100000), key: "homelab:nodes[3].zram", words: ["100000"] },
+  { what: "sshPort zero", edit: (c) => void (node(c, 0).sshPort = 0), key: "homelab:nodes[0].sshPort", words: ["TCP port between 1 and 65535"] },
+  { what: "sshPort too big", edit: (c) => void (node(c, 0).sshPort = 70000), key: "homelab:nodes[0].sshPort", words: ["70000"] },
+  { what: "sshPort fractional", edit: (c) => void (node(c, 0).sshPort = 22.5), key: "homelab:nodes[0].sshPort", words: ["22.5"] },
+  { what: "sshPort a name", edit: (c) => void (node(c, 0).sshPort = "ssh"), key: "homelab:nodes[0].sshPort", words: ['"ssh"'] },
+
+  // Snippets
+  { what: "snippet file with relative path", edit: (c) => clusterSnippet(c, file({ path: "etc/motd" })), key: "homelab:snippets[0].files[0].path", words: ["not an absolute path"] },
+  { what: "snippet file with .. in path", edit: (c) => clusterSnippet(c, file({ path: "/etc/../root/x" })), key: "homelab:snippets[0].files[0].path", words: ["not an absolute path", ".."] },
+  { what: "snippet file with a double slash", edit: (c) => clusterSnippet(c, file({ path: "/etc//motd" })), key: "homelab:snippets[0].files[0].path", words: ["not a simplified path", 'write "/etc/motd"'] },
+  { what: "snippet file with a trailing slash", edit: (c) => clusterSnippet(c, file({ path: "/etc/motd.d/" })), key: "homelab:snippets[0].files[0].path", words: ['write "/etc/motd.d"'] },
+  { what: "snippet file sneaking past a managed path", edit: (c) => clusterSnippet(c, file({ path: "/etc/./hostname" })), key: "homelab:snippets[0].files[0].path", words: ["not a simplified path"] },
+  { what: "snippet file under read-only /usr", edit: (c) => clusterSnippet(c, file({ path: "/usr/local/bin/backup" })), key: "homelab:snippets[0].files[0].path", words: ["read-only", "/opt/bin"] },
+  { what: "snippet file at /etc/hostname", edit: (c) => clusterSnippet(c, file({ path: "/etc/hostname" })), key: "homelab:snippets[0].files[0].path", words: ["written by homelab"] },
+  { what: "snippet file at update.conf", edit: (c) => clusterSnippet(c, file({ path: "/etc/flatcar/update.conf" })), key: "homelab:snippets[0].files[0].path", words: ["written by homelab"] },
+  { what: "snippet file at the docker wants link", edit: (c) => clusterSnippet(c, file({ path: "/etc/systemd/system/multi-user.target.wants/docker.service" })), key: "homelab:snippets[0].files[0].path", words: ["written by homelab"] },
+  { what: "snippet file mode unquoted (YAML number)", edit: (c) => clusterSnippet(c, file({ path: "/etc/motd", mode: 644 })), key: "homelab:snippets[0].files[0].mode", words: ["644", "quote it", '"0644"'] },
+  { what: "snippet file mode not octal", edit: (c) => clusterSnippet(c, file({ path: "/etc/motd", mode: "0999" })), key: "homelab:snippets[0].files[0].mode", words: ["not an octal mode"] },
+  { what: "snippet file mode symbolic", edit: (c) => clusterSnippet(c, file({ path: "/etc/motd", mode: "rw-r--r--" })), key: "homelab:snippets[0].files[0].mode", words: ["not an octal mode"] },
+  { what: "snippet file without contents", edit: (c) => clusterSnippet(c, { files: [{ path: "/etc/motd" }] }), key: "homelab:snippets[0].files[0].contents", words: ["contents: |"] },
+  { what: "snippet file without path", edit: (c) => clusterSnippet(c, { files: [{ contents: "x" }] }), key: "homelab:snippets[0].files[0].path", words: ["required"] },
+  { what: "snippet overwrite not boolean", edit: (c) => clusterSnippet(c, file({ path: "/etc/motd", overwrite: "sometimes" })), key: "homelab:snippets[0].files[0].overwrite", words: ["true or false"] },
+  { what: "snippet unit with bad name", edit: (c) => clusterSnippet(c, unit({ name: "backup", enabled: true })), key: "homelab:snippets[0].units[0].name", words: ['"backup"', "not a systemd unit name"] },
+  { what: "snippet unit with nothing to do", edit: (c) => clusterSnippet(c, unit({ name: "backup.timer" })), key: "homelab:snippets[0].units[0]", words: ["does nothing"] },
+  { what: "snippet replacing docker.service", edit: (c) => clusterSnippet(c, unit({ name: "docker.service", contents: "[Service]\n" })), key: "homelab:snippets[0].units[0].contents", words: ["managed by homelab", "drop-in"] },
+  { what: "snippet masking docker.service", edit: (c) => clusterSnippet(c, unit({ name: "docker.service", mask: true })), key: "homelab:snippets[0].units[0].mask", words: ["every swarm node"] },
+  { what: "snippet disabling docker.service", edit: (c) => clusterSnippet(c, unit({ name: "docker.service", enabled: false })), key: "homelab:snippets[0].units[0].enabled", words: ["every swarm node"] },
+  {
+    what: "snippet unit enabled without [Install]",
+    edit: (c) => clusterSnippet(c, unit({ name: "backup.service", enabled: true, contents: "[Service]\nExecStart=/opt/bin/backup\n" })),
+    key: "homelab:snippets[0].units[0].enabled",
+    words: ["no [Install] section", "WantedBy=multi-user.target"],
+  },
+  { what: "snippet drop-in not .conf", edit: (c) => clusterSnippet(c, unit({ name: "docker.service", dropins: [{ name: "10-limits", contents: "[Service]" }] })), key: "homelab:snippets[0].units[0].dropins[0].name", words: [".conf"] },
+  { what: "snippet drop-in without contents", edit: (c) => clusterSnippet(c, unit({ name: "docker.service", dropins: [{ name: "10-limits.conf" }] })), key: "homelab:snippets[0].units[0].dropins[0].contents", words: ["required"] },
+  { what: "snippets as a map", edit: (c) => void (c.snippets = { files: [] }), key: "homelab:snippets", words: ["expected a list"] },
+  {
+    what: "node snippet with relative path",
+    edit: (c) => void (node(c, 2).snippets = [file({ path: "motd" })]),
+    key: "homelab:nodes[2].snippets[0].files[0].path",
+    words: ["not an absolute path"],
+  },
+];
+
+describe("validateConfig rejects", () => {
+  test.each(cases)("$what", ({ edit, key, words }) => {
+    const issues = rejection(edited(edit));
+    const issue = issues.find((i) => i.key === key);
+    if (!issue) throw new Error(`no issue for ${key}; got:\n${issues.map((i) => `${i.key}: ${i.message}`).join("\n")}`);
+    expect(issue.message).toMatch(/Fix: /);
+    for (const word of words) {
+      const pattern = typeof word === "string" ? new RegExp(word.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "i") : word;
+      expect(issue.message).toMatch(pattern);
+    }
+    // Every problem reported alongside must also tell the owner what to do.
+    for (const other of issues) expect(other.message).toMatch(/Fix: /);
+  });
+});
+
+describe("validateConfig on secrets", () => {
+  test("a pasted private key is never echoed, in the issue or in the error text", () => {
+    const raw = edited((c) => void (c.ssh.authorizedKeys = [privatePair.privateKey]));
+    let caught: unknown;
+    try {
+      validateConfig(raw);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const text = `${(caught as ConfigError).message}\n${JSON.stringify((caught as ConfigError).issues)}`;
+    const body = privatePair.privateKey.split("\n").filter((line) => line !== "" && !line.startsWith("-----"));
+    expect(body.length).toBeGreaterThan(0);
+    for (const line of body) expect(text).not.toContain(line);
+    for (const line of body) expect(text).not.toContain(line.slice(0, 20));
+  });
+
+  test("keys made by ssh-keygen and by node's crypto are accepted", () => {
+    const { config } = validateConfig(edited((c) => void (c.ssh.authorizedKeys = [sshKeygenPair().publicKey, USER_KEY])));
+    expect(config.ssh.authorizedKeys).toEqual([sshKeygenPair().publicKey, USER_KEY]);
+  });
+});
+
+describe("validateConfig", () => {
+  test("reports several problems at once, each under its own key", () => {
+    const issues = rejection(
+      edited((c) => {
+        c.domain = "Bad_Domain";
+        c.network.gateway = "10.0.0.1";
+        node(c, 1).address = "192.168.99.300";
+        node(c, 2).name = "swarm-manager-1";
+        c.updates.windowLength = "forever";
+      }),
+    );
+    expect(issues.map((i) => i.key).sort()).toEqual(
+      ["homelab:domain", "homelab:network.gateway", "homelab:nodes[1].address", "homelab:nodes[2].name", "homelab:updates.windowLength"].sort(),
+    );
+  });
+
+  test("the error text lists every key and says nothing was changed", () => {
+    let message = "";
+    try {
+      validateConfig(edited((c) => ((c.arch = "riscv"), (node(c, 0).role = "boss"))));
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/\(2 problems\); nothing was rendered or changed/);
+    expect(message).toContain("homelab:arch");
+    expect(message).toContain("homelab:nodes[0].role");
+  });
+
+  test("an even number of managers is a warning, not an error", () => {
+    const { config, warnings } = validateConfig(edited((c) => void (node(c, 3).role = "manager")));
+    expect(config.nodes.filter((n) => n.role === "manager")).toHaveLength(4);
+    expect(warnings).toEqual([{ key: "homelab:nodes", message: expect.stringMatching(/4 managers.*even number.*Consider 3 or 5/) }]);
+  });
+
+  test("a .local domain is a warning (mDNS), not an error", () => {
+    const { config, warnings } = validateConfig(edited((c) => void (c.domain = "homelab.local")));
+    expect(config.domain).toBe("homelab.local");
+    expect(warnings).toEqual([{ key: "homelab:domain", message: expect.stringMatching(/mDNS.*home\.arpa/) }]);
+  });
+
+  test("the valid fixture has no warnings", () => {
+    expect(validateConfig(validRaw()).warnings).toEqual([]);
+  });
+
+  test("applies the documented defaults to a minimal config", () => {
+    const { config, warnings } = validateConfig({
+      network: { subnet: "10.0.0.0/24", gateway: "10.0.0.1" },
+      nodes: [{ name: "pi", role: "manager", address: "10.0.0.2" }],
+    });
+    expect(warnings).toEqual([]);
+    expect(config).toEqual({
+      domain: DEFAULTS.domain,
+      arch: DEFAULTS.arch,
+      network: { subnet: "10.0.0.0/24", gateway: "10.0.0.1", dns: ["10.0.0.1"], interfaceMatch: DEFAULTS.interfaceMatch, ntp: [] },
+      ssh: { authorizedKeys: [], waitMinutes: DEFAULTS.waitMinutes },
+      updates: { rebootStrategy: DEFAULTS.rebootStrategy, windowStart: DEFAULTS.windowStart, windowLength: DEFAULTS.windowLength, group: DEFAULTS.group },
+      snippets: [],
+      nodes: [{ name: "pi", role: "manager", address: "10.0.0.2", sshPort: DEFAULTS.sshPort, availability: DEFAULTS.availability, labels: {}, zramMiB: 0, snippets: [] }],
+    });
+    // The defaults themselves are what the docs promise.
+    expect(DEFAULTS).toEqual({
+      domain: "home.arpa",
+      arch: "arm64",
+      interfaceMatch: "en*",
+      waitMinutes: 30,
+      rebootStrategy: "staggered",
+      windowStart: "03:00",
+      windowLength: "1h",
+      group: "stable",
+      sshPort: 22,
+      availability: "active",
+    });
+  });
+
+  test("reads zram, labels, sshPort and snippets as written", () => {
+    const { config } = validateConfig(
+      edited((c) => {
+        Object.assign(node(c, 3), { zram: 512, labels: { storage: "ssd", "homelab.volume": 1 }, sshPort: "2222", availability: "drain" });
+        node(c, 2).zram = true;
+        c.snippets = [{ files: [{ path: "/etc/motd.d/homelab.conf", contents: "hi\n", mode: "0600" }], units: [{ name: "docker.service", dropins: [{ name: "10-x.conf", contents: "[Service]\nLimitNOFILE=1048576\n" }] }] }];
+      }),
+    );
+    expect(config.nodes[3]).toMatchObject({ zramMiB: 512, labels: { storage: "ssd", "homelab.volume": "1" }, sshPort: 2222, availability: "drain" });
+    expect(config.nodes[2].zramMiB).toBe(DEFAULT_ZRAM_MIB);
+    expect(config.snippets[0].files[0]).toEqual({ path: "/etc/motd.d/homelab.conf", contents: "hi\n", mode: 0o600, overwrite: true });
+    expect(config.snippets[0].units[0]).toEqual({ name: "docker.service", contents: undefined, enabled: undefined, mask: undefined, dropins: [{ name: "10-x.conf", contents: "[Service]\nLimitNOFILE=1048576" }] });
+  });
+
+  test("an unquoted YAML mode is rejected even though it parses", () => {
+    const snippet = YAML.parse("files:\n  - path: /etc/motd\n    contents: hi\n    mode: 0644\n") as Record<string, unknown>;
+    const issues = rejection(edited((c) => clusterSnippet(c, snippet)));
+    expect(issues).toEqual([{ key: "homelab:snippets[0].files[0].mode", message: expect.stringContaining("quote it") }]);
+  });
+});
+
+describe("loadStackConfigFile", () => {
+  const expected = {
+    homelab: ["192.168.99.101", "192.168.99.102", "192.168.99.103", "192.168.99.111"],
+    lab: ["10.213.99.101", "10.213.99.102", "10.213.99.103", "10.213.99.111"],
+  };
+
+  test.each(STACKS)("loads the committed Pulumi.%s.yaml: 3 managers and 1 worker", (stack) => {
+    const { config, warnings } = loadStackConfigFile(stackFile(stack));
+    expect(warnings).toEqual([]);
+    expect(config.nodes.map((n) => [n.name, n.role, n.address])).toEqual([
+      ["swarm-manager-1", "manager", expected[stack][0]],
+      ["swarm-manager-2", "manager", expected[stack][1]],
+      ["swarm-manager-3", "manager", expected[stack][2]],
+      ["swarm-worker-1", "worker", expected[stack][3]],
+    ]);
+  });
+
+  test("a missing file names the flag to use", () => {
+    expect(() => loadStackConfigFile("/nonexistent/Pulumi.x.yaml")).toThrow(/Fix: pass --stack NAME/);
+  });
+});
