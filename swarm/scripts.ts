@@ -32,6 +32,16 @@ export function scriptInvocation(name: NodeScript, args: readonly string[] = [],
   return { command: ["bash", "-s", "--", ...args].join(" "), stdin };
 }
 
+/**
+ * The same script as one `bash -c` command line, for steps that get no stdin (Pulumi runs a
+ * command's `delete` without it). Only for scripts whose arguments and text hold no secret.
+ */
+export function scriptCommandLine(name: NodeScript, args: readonly string[] = []): string {
+  const { command, stdin } = scriptInvocation(name, args);
+  const quoted = `'${stdin.replace(/'/g, `'\\''`)}'`;
+  return `bash -c ${quoted} homelab-${name} ${command.split(" ").slice(3).join(" ")}`.trimEnd();
+}
+
 /** The preamble that hands join.sh its token. */
 export function joinTokenPreamble(token: string): string {
   if (!/^SWMTKN-[A-Za-z0-9-]+$/.test(token)) throw new Error("malformed swarm join token");

@@ -1,0 +1,134 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { HomelabConfig, NodeConfig } from "../config/schema";
+import { NodeProbe, planSwarm } from "../swarm/plan";
+import { joinTokenPreamble, parseKeyValues, scriptCommandLine, scriptInvocation } from "../swarm/scripts";
+import { nodeConnection } from "./connection";
+import { probeNodes } from "./probes";
+
+export interface ClusterArgs {
+  /** The validated stack config. */
+  readonly config: HomelabConfig;
+  /** Deploy key, OpenSSH private key form (a secret). */
+  readonly privateKeyOpenssh: pulumi.Input<string>;
+  /** Resources that must exist before any node is contacted (e.g. the Ignition files). */
+  readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+export interface JoinTokens {
+  readonly worker: string;
+  readonly manager: string;
+}
+
+/** Commands whose output carries tokens: stdout secret in state, nothing in the logs. */
+const SECRET_OUTPUT: Partial<command.remote.CommandArgs> = { logging: "none" };
+
+/**
+ * The Docker Swarm over SSH. The chain, and why each link:
+ * 1. probe every node (an invoke: no diff when nothing changed) and pick the leader: the first
+ *    manager already in a swarm, else the first manager, so a rebuilt manager-1 rejoins;
+ * 2. `init` on the leader (a no-op when it manages a swarm already);
+ * 3. read join tokens on the leader (re-read whenever membership changes: the last rotation made
+ *    the old ones useless);
+ * 4. per node: `registration` (its delete removes the node from the list, last), `join` on the
+ *    node (replaced when the node's machine ID changes, i.e. it was rebuilt; its delete makes the
+ *    node leave), `membership` on the leader (role, availability, labels; its delete drains the
+ *    node, first). Delete order is the reverse: drain, leave, remove;
+ * 5. rotate the tokens after the joins; the rotated ones are this component's secret output.
+ */
+export class Cluster extends pulumi.ComponentResource {
+  public readonly leader: pulumi.Output<string>;
+  public readonly clusterId: pulumi.Output<string>;
+  public readonly joinTokens: pulumi.Output<JoinTokens>;
+
+  constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("homelab:swarm:Cluster", name, {}, opts);
+    const { config } = args;
+    const parent = { parent: this };
+    const probes = probeNodes(config, args.privateKeyOpenssh, this);
+    const plan = probes.apply((p) => planSwarm(config.nodes, p));
+    const leaderNode = plan.apply((p) => config.nodes.find((n) => n.name === p.leader)!);
+    const leaderConnection = nodeConnection(config.ssh, leaderNode.address, leaderNode.sshPort, args.privateKeyOpenssh);
+    const connectionOf = (node: NodeConfig) => nodeConnection(config.ssh, node.address, node.sshPort, args.privateKeyOpenssh);
+    const machineId = (node: NodeConfig) => probes.apply((p: Record<string, NodeProbe>) => p[node.name]?.machineId ?? "unreachable");
+    const membershipKey = config.nodes.map((n) => `${n.name}:${n.role}`).sort().join(",");
+
+    const initScript = leaderNode.address.apply((address) => scriptInvocation("init", [address]));
+    const init = new command.remote.Command(
+      `${name}-init`,
+      { connection: leaderConnection, create: initScript.command, stdin: initScript.stdin },
+      { ...parent, dependsOn: args.dependsOn },
+    );
+
+    const readTokens = scriptInvocation("join-tokens");
+    const tokens = new command.remote.Command(
+      `${name}-join-tokens`,
+      { connection: leaderConnection, create: readTokens.command, stdin: readTokens.stdin, triggers: [membershipKey], ...SECRET_OUTPUT },
+      { ...parent, dependsOn: [init], additionalSecretOutputs: ["stdout"] },
+    );
+    const currentTokens = tokens.stdout.apply(parseKeyValues);
+
+    const memberships = config.nodes.map((node) => {
+      const registration = new command.remote.Command(
+        `${name}-${node.name}-registration`,
+        { connection: leaderConnection, create: "true", delete: scriptCommandLine("remove", [node.name]) },
+        { ...parent, dependsOn: [init] },
+      );
+      const join = pulumi
+        .all([leaderNode.address, currentTokens])
+        .apply(([leader, t]) => scriptInvocation("join", [leader, node.address], joinTokenPreamble(node.role === "manager" ? t.manager : t.worker)));
+      const joinCommand = new command.remote.Command(
+        `${name}-${node.name}-join`,
+        {
+          connection: connectionOf(node),
+          create: join.command,
+          stdin: pulumi.secret(join.stdin),
+          delete: scriptCommandLine("leave"),
+          triggers: [machineId(node)],
+        },
+        {
+          ...parent,
+          dependsOn: [registration, tokens],
+          // A rebuilt node must leave (a no-op on the new disk) before it joins, never after.
+          deleteBeforeReplace: true,
+          // New tokens or a new leader do not make a member join again; a rebuild (trigger) does.
+          ignoreChanges: ["create", "stdin"],
+        },
+      );
+      const labels = Object.entries(node.labels).map(([k, v]) => `${k}=${v}`).sort();
+      const configure = scriptInvocation("node-config", [node.name, node.role, node.availability, ...labels]);
+      return new command.remote.Command(
+        `${name}-${node.name}-membership`,
+        {
+          connection: leaderConnection,
+          create: configure.command,
+          // The machine ID in a comment re-runs this step (an update, not a drain) after a rebuild.
+          stdin: machineId(node).apply((id) => `# incarnation ${id}\n${configure.stdin}`),
+          delete: scriptCommandLine("drain", [node.name]),
+        },
+        { ...parent, dependsOn: [joinCommand] },
+      );
+    });
+
+    const rotate = scriptInvocation("join-tokens", ["--rotate"]);
+    const rotated = new command.remote.Command(
+      `${name}-rotate-join-tokens`,
+      {
+        connection: leaderConnection,
+        create: rotate.command,
+        stdin: rotate.stdin,
+        triggers: [membershipKey, ...config.nodes.map(machineId)],
+        ...SECRET_OUTPUT,
+      },
+      { ...parent, dependsOn: memberships, additionalSecretOutputs: ["stdout"] },
+    );
+
+    this.leader = plan.apply((p) => p.leader);
+    this.clusterId = init.stdout.apply((out) => parseKeyValues(out).cluster_id ?? "");
+    this.joinTokens = pulumi.secret(rotated.stdout.apply((out) => {
+      const kv = parseKeyValues(out);
+      return { worker: kv.worker ?? "", manager: kv.manager ?? "" };
+    }));
+    this.registerOutputs({ leader: this.leader, clusterId: this.clusterId, joinTokens: this.joinTokens });
+  }
+}

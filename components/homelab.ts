@@ -1,0 +1,54 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as tls from "@pulumi/tls";
+import { HomelabConfig } from "../config/schema";
+import { Cluster, JoinTokens } from "./cluster";
+import { Node } from "./node";
+
+export interface HomelabArgs {
+  /** The validated stack config (config/validate.ts). */
+  readonly config: HomelabConfig;
+  /** Where Ignition files go, relative to the project (e.g. out/homelab/ignition). */
+  readonly ignitionDir: string;
+}
+
+export interface NodeSummary {
+  readonly role: string;
+  readonly address: string;
+  readonly ignitionPath: pulumi.Output<string>;
+  readonly sshCommand: string;
+}
+
+/**
+ * The whole homelab: a deploy key of its own, one Node per config entry (child names are node
+ * names, never list positions, so reordering the config replaces nothing) and the swarm over them.
+ */
+export class Homelab extends pulumi.ComponentResource {
+  public readonly nodes: Record<string, NodeSummary>;
+  public readonly deployPublicKey: pulumi.Output<string>;
+  public readonly leader: pulumi.Output<string>;
+  public readonly clusterId: pulumi.Output<string>;
+  public readonly joinTokens: pulumi.Output<JoinTokens>;
+
+  constructor(name: string, args: HomelabArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("homelab:cluster:Homelab", name, {}, opts);
+    // Ed25519: short keys in Ignition, and supported by Flatcar's sshd and @pulumi/command alike.
+    const deployKey = new tls.PrivateKey(`${name}-deploy-key`, { algorithm: "ED25519" }, { parent: this });
+    const deployPublicKey = deployKey.publicKeyOpenssh.apply((k) => k.trim());
+    const nodes = args.config.nodes.map(
+      (node) => new Node(node.name, { config: args.config, node, deployPublicKey, ignitionDir: args.ignitionDir }, { parent: this }),
+    );
+    const cluster = new Cluster(
+      `${name}-swarm`,
+      { config: args.config, privateKeyOpenssh: deployKey.privateKeyOpenssh, dependsOn: nodes },
+      { parent: this },
+    );
+    this.nodes = Object.fromEntries(
+      nodes.map((n) => [n.name, { role: n.role, address: n.address, ignitionPath: n.ignitionPath, sshCommand: n.sshCommand }]),
+    );
+    this.deployPublicKey = deployPublicKey;
+    this.leader = cluster.leader;
+    this.clusterId = cluster.clusterId;
+    this.joinTokens = cluster.joinTokens;
+    this.registerOutputs({ nodes: this.nodes, deployPublicKey, leader: this.leader, clusterId: this.clusterId, joinTokens: this.joinTokens });
+  }
+}

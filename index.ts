@@ -1,0 +1,21 @@
+/**
+ * homelab: one stack config → Ignition for every node → a Docker Swarm over SSH.
+ * The config is validated before anything is registered; a bad key stops the run with its fix.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { Homelab } from "./components/homelab";
+import { loadPulumiConfig } from "./config/pulumi";
+
+const { config } = loadPulumiConfig();
+const stack = pulumi.getStack();
+const homelab = new Homelab("homelab", { config, ignitionDir: `out/${stack}/ignition` });
+
+/** For the operator: what runs where, and how to get in. */
+export const nodes = homelab.nodes;
+export const ignitionFiles = Object.fromEntries(Object.entries(homelab.nodes).map(([name, n]) => [name, n.ignitionPath]));
+export const sshCommands = Object.fromEntries(Object.entries(homelab.nodes).map(([name, n]) => [name, n.sshCommand]));
+export const deployPublicKey = homelab.deployPublicKey;
+/** For the swarm: which manager drives it, and tokens for adding a node by hand (secret, rotated after every join). */
+export const swarmLeader = homelab.leader;
+export const swarmClusterId = homelab.clusterId;
+export const joinTokens = homelab.joinTokens;
