@@ -553,9 +553,16 @@ MOUNT_DIR=""
 MOUNTED=0
 MONITOR_PID=""
 RAMLIMIT_JSON=""
+STEP_NOW=""  # set while writing: the step in progress
+STEP_NEXT="" # and what to do if it fails
 
 cleanup() {
   local rc=$?
+  if [[ "$rc" -ne 0 && -n "$STEP_NOW" ]]; then
+    printf 'error: %s failed (exit %s, output above)\n' "$STEP_NOW" "$rc" >&2
+    printf 'next: %s\n' "$STEP_NEXT" >&2
+    rc=1
+  fi
   if [[ -n "$MONITOR_PID" ]]; then kill "$MONITOR_PID" 2>/dev/null || true; fi
   if [[ "$MOUNTED" -eq 1 ]]; then
     umount -- "$MOUNT_DIR" 2>/dev/null || warn "could not unmount $MOUNT_DIR; run 'umount $MOUNT_DIR' before removing the card"
@@ -571,7 +578,8 @@ progress_monitor() {
   stat="/sys/class/block/${DEVICE##*/}/stat"
   [[ -r "$stat" ]] || return 0
   base="$(awk '{ print $7 }' "$stat")"
-  while sleep 15; do
+  while true; do
+    read -rt 15 <> <(:) || true # sleep without a child process that outlives a kill
     now="$(awk '{ print $7 }' "$stat" 2>/dev/null)" || return 0
     printf '    ... %d MiB written to %s (%dm%02ds)\n' $(((now - base) / 2048)) "$DEVICE" $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60))
   done
@@ -604,6 +612,8 @@ write_card() {
   step "[2/$total] Finding the EFI-SYSTEM partition (partition 1)"
   local efi
   efi="$(partition_node "$DEVICE" 1)"
+  STEP_NOW="finding the EFI-SYSTEM partition"
+  STEP_NEXT="unplug and replug the card, check 'lsblk -o NAME,PARTLABEL $DEVICE', then rerun this command"
   run udevadm settle || true
   run partx -u -- "$DEVICE" || true # make the kernel see the new partition table
   if [[ "$DRY_RUN" -eq 0 ]]; then
@@ -622,6 +632,7 @@ write_card() {
   if [[ -z "$FIRMWARE" ]]; then
     warn "skipped the UEFI firmware (no --firmware): this card will not boot a Pi 4 until you unzip the pftf/RPi4 firmware into $efi"
     run sync
+    STEP_NOW=""
     say ""
     if [[ "$DRY_RUN" -eq 1 ]]; then
       say "Dry run: all checks passed; nothing was written."
@@ -632,6 +643,8 @@ write_card() {
   fi
 
   step "[3/$total] Installing pftf/RPi4 UEFI firmware $FIRMWARE_VERSION into $efi"
+  STEP_NOW="installing the UEFI firmware into $efi"
+  STEP_NEXT="Flatcar is on the card but the firmware is not: make sure this machine can mount FAT ('modprobe vfat'), that $MOUNT_DIR is free, then rerun this command (rerunning rewrites the whole card)"
   if [[ "$DRY_RUN" -eq 0 ]] && mountpoint -q -- "$MOUNT_DIR" 2>/dev/null; then
     fail "$MOUNT_DIR is already a mount point" "unmount it ('umount $MOUNT_DIR') or set FLASH_SD_MOUNT_DIR to an empty directory, then rerun"
   fi
@@ -646,6 +659,8 @@ write_card() {
 
   if [[ "$LIFT_RAM_LIMIT" -eq 1 ]]; then
     step "[4/$total] Lifting the 3 GB RAM limit (RamLimitTo3GB=0 in RPI_EFI.fd)"
+    STEP_NOW="virt-fw-vars"
+    STEP_NEXT="the card has Flatcar and the firmware with the default 3 GB limit, which boots; lift the limit later in the firmware menu (Esc > Device Manager > Raspberry Pi Configuration > Advanced Configuration) or fix virt-fw-vars (pip install virt-firmware) and rerun"
     RAMLIMIT_JSON="${MOUNT_DIR%/*}/$(basename -- "$DEVICE")-ramlimit.json"
     local json
     json="{\"version\":2,\"variables\":[{\"name\":\"RamLimitTo3GB\",\"guid\":\"$RPI_VARS_GUID\",\"data\":\"00000000\"}]}"
@@ -658,10 +673,13 @@ write_card() {
     run virt-fw-vars --input "$MOUNT_DIR/RPI_EFI.fd" --output "$MOUNT_DIR/RPI_EFI.fd" --set-json "${MOUNT_DIR%/*}/$(basename -- "$DEVICE")-ramlimit.json"
   fi
 
+  STEP_NOW="unmounting $MOUNT_DIR"
+  STEP_NEXT="run 'sync; umount $MOUNT_DIR' yourself before removing the card"
   run sync
   run umount -- "$MOUNT_DIR"
   MOUNTED=0
   run rmdir -- "$MOUNT_DIR"
+  STEP_NOW=""
   say ""
   if [[ "$DRY_RUN" -eq 1 ]]; then
     say "Dry run: all checks passed; nothing was written."
