@@ -57,9 +57,9 @@ firmware into the EFI-SYSTEM partition. ALL DATA ON THE DEVICE IS DESTROYED.
 Options:
   --device DEV         whole disk to overwrite, e.g. /dev/sdb or /dev/mmcblk0
                        (/dev/disk/by-id/... links are resolved)
-  --ignition FILE      the node's Ignition file (spec 3.3.0), from 'npm run render'
+  --ignition FILE      the node's Ignition file (spec 3.3.0), from 'npm run render -- --stack homelab --out out/homelab'
   --image FILE         install this local image offline (flatcar-install -f);
-                       get a GPG-verified copy with 'flatcar-install -D -B arm64-usr'.
+                       get a GPG-verified copy with "flatcar-install -D -C stable -B arm64-usr -o ''".
                        Without --image, flatcar-install downloads and verifies one.
   --channel NAME       stable (default), beta, alpha or lts
   --firmware ZIP       pftf/RPi4 UEFI firmware zip you downloaded once;
@@ -222,10 +222,10 @@ sha256_of() {
 # ---------------------------------------------------------------- checks: files
 check_ignition() {
   [[ -e "$IGNITION" ]] || refuse "Ignition file $IGNITION does not exist" \
-    "render it first ('npm run render'), then pass the node's file, e.g. --ignition out/homelab/ignition/swarm-manager-1.ign"
+    "render it first ('npm run render -- --stack homelab --out out/homelab'), then pass the node's file, e.g. --ignition out/homelab/ignition/swarm-manager-1.ign"
   [[ -f "$IGNITION" && -r "$IGNITION" ]] || refuse "Ignition file $IGNITION is not a readable regular file" \
     "pass the node's rendered .ign file"
-  [[ -s "$IGNITION" ]] || refuse "Ignition file $IGNITION is empty" "re-render it with 'npm run render'"
+  [[ -s "$IGNITION" ]] || refuse "Ignition file $IGNITION is empty" "re-render it with 'npm run render -- --stack homelab --out out/homelab'"
   IGNITION="$(realpath -- "$IGNITION")"
 
   local version="" parser=""
@@ -255,18 +255,18 @@ console.log(typeof v === "string" ? v : "");' "$IGNITION")"
       "install jq (e.g. apt-get install jq) and run again"
   fi
   [[ "$version" != "<invalid>" ]] || refuse "Ignition file $IGNITION is not valid JSON (checked with $parser)" \
-    "pass the rendered .ign file (JSON), not a Butane/YAML source; re-render with 'npm run render'"
+    "pass the rendered .ign file (JSON), not a Butane/YAML source; re-render with 'npm run render -- --stack homelab --out out/homelab'"
   [[ -n "$version" ]] || refuse "Ignition file $IGNITION has no ignition.version" \
-    "pass an Ignition config (JSON with {\"ignition\":{\"version\":\"3.3.0\"}}); re-render with 'npm run render'"
+    "pass an Ignition config (JSON with {\"ignition\":{\"version\":\"3.3.0\"}}); re-render with 'npm run render -- --stack homelab --out out/homelab'"
   [[ "$version" == "3.3.0" ]] || refuse "Ignition file $IGNITION has ignition.version $version, expected 3.3.0" \
-    "this helper expects configs rendered by this repo (spec 3.3.0); re-render with 'npm run render'"
+    "this helper expects configs rendered by this repo (spec 3.3.0); re-render with 'npm run render -- --stack homelab --out out/homelab'"
 
   if have ignition-validate; then
     local out
     if ! out="$(ignition-validate "$IGNITION" 2>&1)"; then
       printf '%s\n' "$out" >&2
       refuse "ignition-validate rejected $IGNITION (output above)" \
-        "fix the stack config and re-render with 'npm run render'"
+        "fix the stack config and re-render with 'npm run render -- --stack homelab --out out/homelab'"
     fi
     say "ok: $IGNITION is Ignition 3.3.0 (ignition-validate passed)"
   else
@@ -280,15 +280,15 @@ check_image() {
     return 0
   }
   [[ -f "$IMAGE" && -r "$IMAGE" ]] || refuse "image $IMAGE does not exist or is not readable" \
-    "download it once with 'flatcar-install -D -C $CHANNEL -B $BOARD' (GPG-verified) and pass --image flatcar_production_image.bin.bz2"
+    "download it once with \"flatcar-install -D -C $CHANNEL -B $BOARD -o ''\" (GPG-verified) and pass --image flatcar_production_image.bin.bz2"
   IMAGE="$(realpath -- "$IMAGE")"
   case "$IMAGE" in
     *.bin.bz2 | *.bin) ;;
     *) refuse "image $IMAGE is neither .bin.bz2 nor .bin (flatcar-install writes anything that is not .bz2 raw to the disk)" \
-      "pass flatcar_production_image.bin.bz2 as downloaded by 'flatcar-install -D -B $BOARD'" ;;
+      "pass flatcar_production_image.bin.bz2 as downloaded by \"flatcar-install -D -C $CHANNEL -B $BOARD -o ''\"" ;;
   esac
   if [[ "$IMAGE" == *.bz2 ]] && ! head -c 3 -- "$IMAGE" | grep -q '^BZh'; then
-    refuse "image $IMAGE does not look like a bzip2 file" "re-download it with 'flatcar-install -D -C $CHANNEL -B $BOARD'"
+    refuse "image $IMAGE does not look like a bzip2 file" "re-download it with \"flatcar-install -D -C $CHANNEL -B $BOARD -o ''\""
   fi
   say "ok: image $IMAGE (flatcar-install -f does not re-verify it; use a copy downloaded with -D)"
 }
@@ -512,9 +512,9 @@ check_tools() {
   [[ -n "$FLATCAR_INSTALL" && -x "$FLATCAR_INSTALL" ]] || refuse "flatcar-install not found (not on PATH and FLATCAR_INSTALL unset)" \
     "download it once: wget https://raw.githubusercontent.com/flatcar/init/flatcar-master/bin/flatcar-install && chmod +x flatcar-install, then put it on PATH or set FLATCAR_INSTALL=./flatcar-install"
 
-  # Tools flatcar-install needs (it checks them too, but only after we asked you to confirm).
+  # Tools flatcar-install needs (it checks most of them too, but only after you confirmed; it also uses blkid).
   local missing="" t
-  for t in blockdev btrfstune cp cut dd gawk gpg grep head ls lsblk lvm mkdir mkfifo mktemp mount rm sed sort tee udevadm wget wipefs umount unzip partx mountpoint; do
+  for t in blockdev btrfstune cp cut dd gawk gpg grep head ls lsblk lvm mkdir mkfifo mktemp mount rm sed sort tee udevadm wget wipefs blkid umount unzip partx mountpoint; do
     have "$t" || missing+="$t "
   done
   have lbzip2 || have bzip2 || missing+="bzip2 "

@@ -372,7 +372,7 @@ describe("bin/flash-sd.sh", () => {
     const installer = path.join(fake, "flatcar-install");
     fs.writeFileSync(installer, "#!/bin/sh\necho 'fake flatcar-install must not run' >&2\nexit 99\n", { mode: 0o755 });
     // Stand-ins for tools flatcar-install needs that this machine may lack (only looked up, never run).
-    const tools = ["blockdev", "btrfstune", "gawk", "gpg", "lvm", "mkfifo", "udevadm", "wget", "wipefs", "bzip2", "unzip", "partx", "mountpoint"];
+    const tools = ["blockdev", "btrfstune", "gawk", "gpg", "lvm", "mkfifo", "udevadm", "wget", "wipefs", "blkid", "bzip2", "unzip", "partx", "mountpoint"];
     for (const t of tools) {
       if (!have(t)) fs.writeFileSync(path.join(fake, t), "#!/bin/sh\nexit 99\n", { mode: 0o755 });
     }
