@@ -1,0 +1,66 @@
+/** Small process helpers for the lab (no shell in between: arguments go as they are). */
+import { spawn } from "child_process";
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  input?: string;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Do not throw on a non-zero exit. */
+  allowFail?: boolean;
+  /** Kill the process after this many ms (counts as a failure). */
+  timeoutMs?: number;
+  /** Stream the child's stderr to ours (long steps such as the image build). */
+  inheritStderr?: boolean;
+}
+
+export class CommandError extends Error {
+  constructor(
+    readonly cmd: string,
+    readonly result: RunResult,
+  ) {
+    super(`${cmd} exited ${result.code}: ${(result.stderr || result.stdout).trim().slice(-2000)}`);
+  }
+}
+
+export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: ["pipe", "pipe", opts.inheritStderr ? "inherit" : "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let timedOut = false;
+    const timer =
+      opts.timeoutMs !== undefined
+        ? setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGKILL");
+          }, opts.timeoutMs)
+        : undefined;
+    child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", (err) => {
+      if (timer) clearTimeout(timer);
+      reject(err);
+    });
+    child.on("close", (code) => {
+      if (timer) clearTimeout(timer);
+      const result = { code: timedOut ? 124 : (code ?? 1), stdout, stderr: timedOut ? stderr + "\n(timed out)" : stderr };
+      const name = [cmd, ...args].join(" ").slice(0, 300);
+      if (result.code !== 0 && !opts.allowFail) reject(new CommandError(name, result));
+      else resolve(result);
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    else child.stdin?.end();
+  });
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
