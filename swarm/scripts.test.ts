@@ -1,0 +1,51 @@
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { joinTokenPreamble, parseKeyValues, scriptCommandLine, scriptInvocation } from "./scripts";
+
+/** Every shell file of the project: the swarm scripts, the local probe wrapper, bin/ and lab/ helpers. */
+function shellFiles(): string[] {
+  const root = path.join(__dirname, "..");
+  const out = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "*.sh"], { cwd: root }).toString();
+  return out.split("\n").filter((f) => f !== "" && fs.existsSync(path.join(root, f))).map((f) => path.join(root, f));
+}
+
+describe("node scripts", () => {
+  test("every .sh file passes shellcheck", () => {
+    const files = shellFiles();
+    expect(files.some((f) => f.endsWith("swarm/scripts/join.sh"))).toBe(true);
+    const result = spawnSync("shellcheck", ["-s", "bash", ...files], { encoding: "utf8" });
+    expect(result.error).toBeUndefined();
+    expect(result.stdout + result.stderr).toBe("");
+    expect(result.status).toBe(0);
+  });
+
+  test("an invocation is bash -s with the arguments; the script, not the secret, decides the command", () => {
+    const inv = scriptInvocation("join", ["10.0.0.1", "10.0.0.2"], joinTokenPreamble("SWMTKN-1-abc-def"));
+    expect(inv.command).toBe("bash -s -- 10.0.0.1 10.0.0.2");
+    expect(inv.stdin.startsWith("set -euo pipefail\nHOMELAB_JOIN_TOKEN='SWMTKN-1-abc-def'\n")).toBe(true);
+    expect(inv.stdin).toContain("wait_for_docker()");
+  });
+
+  test("arguments that would need quoting are refused", () => {
+    expect(() => scriptInvocation("remove", ["a; rm -rf /"])).toThrow(/unsafe argument/);
+    expect(() => joinTokenPreamble("SWMTKN-1'; echo pwned")).toThrow(/malformed/);
+  });
+
+  test("the command-line form runs the same script with its arguments", () => {
+    // A stub `docker` on PATH answers as a node outside any swarm, so remove.sh exits early.
+    const dir = fs.mkdtempSync("/tmp/homelab-stub-");
+    fs.writeFileSync(path.join(dir, "docker"), '#!/bin/sh\ncase "$*" in *ControlAvailable*) echo false;; *) echo inactive;; esac\n', { mode: 0o755 });
+    const result = spawnSync("bash", ["-c", scriptCommandLine("remove", ["swarm-worker-1"])], {
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+    });
+    fs.rmSync(dir, { recursive: true });
+    expect(result.status).toBe(0);
+    expect(result.stderr).toContain("no longer manages a swarm");
+  });
+
+  test("key=value output parses", () => {
+    expect(parseKeyValues("a=1\nb=x=y\n\nnoise\n")).toEqual({ a: "1", b: "x=y" });
+  });
+});
