@@ -83,7 +83,7 @@ export interface NodeConfig {
   readonly role: Role;
   /** Static IPv4 address inside network.subnet. */
   readonly address: string;
-  /** SSH port (default 22). */
+  /** SSH port: sshd listens on it (Ignition moves sshd.socket) and Pulumi dials it (default 22). */
   readonly sshPort: number;
   /** Swarm node labels (e.g. {storage: ssd}); stateful services are pinned with them. */
   readonly labels: Readonly<Record<string, string>>;

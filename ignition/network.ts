@@ -1,6 +1,6 @@
 import { NetworkConfig, NodeConfig } from "../config/schema";
 import { PATHS } from "./paths";
-import { IgnitionFile, lines, textFile } from "./types";
+import { IgnitionFile, IgnitionUnit, lines, textFile } from "./types";
 
 /**
  * A static networkd config. Ignition v3 has no network section, so it is a file; the `00-` prefix
@@ -28,4 +28,14 @@ export function staticNetworkFile(network: NetworkConfig, node: NodeConfig, doma
 
 export function hostnameFile(node: NodeConfig): IgnitionFile {
   return textFile(PATHS.hostname, lines(node.name));
+}
+
+/**
+ * Pulumi dials `sshPort`, so the node must listen there. Flatcar's sshd is socket-activated:
+ * the port lives in sshd.socket, and the empty ListenStream= drops the default 22 (Flatcar
+ * "Customizing the SSH daemon"). Port 22 needs nothing, so default documents stay unchanged.
+ */
+export function sshPortUnits(node: NodeConfig): IgnitionUnit[] {
+  if (node.sshPort === 22) return [];
+  return [{ name: "sshd.socket", dropins: [{ name: "10-homelab-port.conf", contents: lines("[Socket]", "ListenStream=", `ListenStream=${node.sshPort}`) }] }];
 }

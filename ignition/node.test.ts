@@ -145,6 +145,17 @@ describe("rendered Ignition of the committed stacks", () => {
     }
   });
 
+  test("a non-default sshPort moves sshd.socket there, so Pulumi can dial it", () => {
+    const docs = render("homelab", (c) => void (c.nodes[3].sshPort = 2222));
+    const worker = parse(docs["swarm-worker-1"]);
+    expect(worker.systemd.units).toEqual([
+      { name: "docker.service", enabled: true },
+      { name: "sshd.socket", dropins: [{ name: "10-homelab-port.conf", contents: "[Socket]\nListenStream=\nListenStream=2222\n" }] },
+    ]);
+    expect(ignitionValidate(docs["swarm-worker-1"])).toEqual({ status: 0, output: "" });
+    expect(docs["swarm-manager-1"]).toBe(rendered.homelab["swarm-manager-1"]);
+  });
+
   test("ntp servers become NTP= lines", () => {
     const docs = render("lab", (c) => void (c.network.ntp = ["10.213.99.1", "pool.ntp.org"]));
     expect(fileText(parse(docs["swarm-worker-1"]), PATHS.network)).toMatch(/Domains=lab\.home\.arpa\nNTP=10\.213\.99\.1\nNTP=pool\.ntp\.org\n$/);

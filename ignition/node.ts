@@ -1,5 +1,5 @@
 import { HomelabConfig, NodeConfig } from "../config/schema";
-import { hostnameFile, staticNetworkFile } from "./network";
+import { hostnameFile, sshPortUnits, staticNetworkFile } from "./network";
 import { applySnippets } from "./snippets";
 import { dockerAtBoot, swarmKernelFiles, zramFiles } from "./swarmHost";
 import { IGNITION_VERSION, IgnitionConfig } from "./types";
@@ -18,8 +18,8 @@ export interface NodeIgnitionInputs {
 
 /**
  * The Ignition 3.3.0 config of one node: hostname, static network, `core`'s SSH keys (`core`
- * already exists on Flatcar, so no groups: see flatcar/Flatcar#799), docker at boot, Swarm kernel
- * settings, update strategy, optional zram, then the cluster's and the node's snippets.
+ * already exists on Flatcar, so no groups: see flatcar/Flatcar#799), docker at boot, sshd on the
+ * node's sshPort, Swarm kernel settings, update strategy, optional zram, then the cluster's and the node's snippets.
  * Pure: same inputs, same object.
  */
 export function renderNodeIgnition(config: HomelabConfig, node: NodeConfig, inputs: NodeIgnitionInputs): IgnitionConfig {
@@ -39,7 +39,7 @@ export function renderNodeIgnition(config: HomelabConfig, node: NodeConfig, inpu
       ],
       links: [docker.link],
     },
-    systemd: { units: [docker.unit] },
+    systemd: { units: [docker.unit, ...sshPortUnits(node)] },
   };
   return applySnippets(base, [...config.snippets, ...node.snippets]);
 }
