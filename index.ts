@@ -8,7 +8,8 @@ import { loadPulumiConfig } from "./config/pulumi";
 
 const { config } = loadPulumiConfig();
 const stack = pulumi.getStack();
-const homelab = new Homelab("homelab", { config, ignitionDir: `out/${stack}/ignition` });
+// Not out/<stack>/: that is where `npm run render` and the lab write their own copies.
+const homelab = new Homelab("homelab", { config, ignitionDir: `out/stacks/${stack}/ignition` });
 
 /** For the operator: what runs where, and how to get in. */
 export const nodes = homelab.nodes;
