@@ -42,7 +42,9 @@ export function loadStackConfigFile(path: string): ValidationResult {
   try {
     document = YAML.parse(text);
   } catch (err) {
-    throw new Error(`${path} is not valid YAML: ${(err as Error).message}`);
+    // Only the first line: the rest quotes the file around the error, which may be a pasted private key.
+    const where = (err as Error).message.split("\n")[0].replace(/:$/, "");
+    throw new Error(`${path} is not valid YAML: ${where}. Fix: check the indentation and quoting there.`);
   }
   const config = isPlainObject(document) ? document.config : undefined;
   if (!isPlainObject(config)) {

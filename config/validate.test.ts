@@ -1,3 +1,6 @@
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import * as YAML from "yaml";
 import { loadStackConfigFile } from "./load";
 import { ConfigError, ConfigIssue } from "./reader";
@@ -360,6 +363,25 @@ describe("loadStackConfigFile", () => {
       ["swarm-manager-3", "manager", expected[stack][2]],
       ["swarm-worker-1", "worker", expected[stack][3]],
     ]);
+  });
+
+  test("a YAML syntax error names the line but does not quote a pasted private key", () => {
+    const { privateKey } = sshKeygenPair();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-yaml-"));
+    try {
+      const file = path.join(dir, "Pulumi.broken.yaml");
+      fs.writeFileSync(file, `config:\n  homelab:ssh:\n    authorizedKeys:\n      - ${privateKey}`);
+      let message = "";
+      try {
+        loadStackConfigFile(file);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/is not valid YAML: .* at line \d+, column \d+\. Fix: /);
+      for (const line of privateKey.split("\n").filter((l) => l !== "" && !l.startsWith("-----"))) expect(message).not.toContain(line);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("a missing file names the flag to use", () => {
