@@ -387,7 +387,9 @@ async function removeContainers(): Promise<void> {
 
 function sshArgs(node: { address: string; port?: number }, extra: string[] = []): string[] {
   const p = labPaths();
+  // ssh takes the first value given for an option: callers' options go first so they win.
   return [
+    ...extra,
     "-F", "/dev/null",
     "-i", p.privateKey,
     "-p", String(node.port ?? 22),
@@ -397,7 +399,6 @@ function sshArgs(node: { address: string; port?: number }, extra: string[] = [])
     "-o", `UserKnownHostsFile=${p.knownHosts}`,
     "-o", "ConnectTimeout=5",
     "-o", "LogLevel=ERROR",
-    ...extra,
     `core@${node.address}`,
   ];
 }
