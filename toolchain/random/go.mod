@@ -87,7 +87,6 @@ require (
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/s2a-go v0.1.9 // indirect
-	github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/googleapis/enterprise-certificate-proxy v0.3.14 // indirect
 	github.com/googleapis/gax-go/v2 v2.19.0 // indirect
@@ -215,7 +214,6 @@ require (
 	go.uber.org/atomic v1.11.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	golang.org/x/crypto v0.54.0 // indirect
-	golang.org/x/exp v0.0.0-20260410095643-746e56fc9e2f // indirect
 	golang.org/x/mod v0.37.0 // indirect
 	golang.org/x/net v0.57.0 // indirect
 	golang.org/x/oauth2 v0.36.0 // indirect
@@ -240,9 +238,11 @@ require (
 // (repeated from pulumi-random's provider go.mod; replaces in dependencies are ignored).
 replace github.com/hashicorp/terraform-plugin-sdk/v2 => github.com/pulumi/terraform-plugin-sdk/v2 v2.0.0-20260318212141-5525259d096b
 
-// The bridge's code generator (never used when serving) imports pulumi-yaml and
-// pulumi-dotnet codegen at pseudo-versions the proxy does not serve; use the
-// nearest published versions instead.
-replace github.com/pulumi/pulumi-yaml => github.com/pulumi/pulumi-yaml v1.37.0
+// The bridge's code generator (never used when serving) imports the Java, YAML
+// and .NET program generators at versions the proxy does not serve: stand-ins
+// of our own, see ../stubs/README.md.
+replace github.com/pulumi/pulumi-java => ../stubs/pulumi-java
 
-replace github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3 => github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3 v3.110.0
+replace github.com/pulumi/pulumi-yaml => ../stubs/pulumi-yaml
+
+replace github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3 => ../stubs/pulumi-dotnet

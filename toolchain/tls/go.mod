@@ -239,9 +239,11 @@ require (
 // (repeated from pulumi-tls's provider go.mod; replaces in dependencies are ignored).
 replace github.com/hashicorp/terraform-plugin-sdk/v2 => github.com/pulumi/terraform-plugin-sdk/v2 v2.0.0-20260318212141-5525259d096b
 
-// The bridge's code generator (never used when serving) imports pulumi-yaml and
-// pulumi-dotnet codegen at pseudo-versions the proxy does not serve; use the
-// nearest published versions instead.
-replace github.com/pulumi/pulumi-yaml => github.com/pulumi/pulumi-yaml v1.37.0
+// The bridge's code generator (never used when serving) imports the Java, YAML
+// and .NET program generators at versions the proxy does not serve: stand-ins
+// of our own, see ../stubs/README.md.
+replace github.com/pulumi/pulumi-java => ../stubs/pulumi-java
 
-replace github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3 => github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3 v3.110.0
+replace github.com/pulumi/pulumi-yaml => ../stubs/pulumi-yaml
+
+replace github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3 => ../stubs/pulumi-dotnet
