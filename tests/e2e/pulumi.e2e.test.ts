@@ -1,0 +1,108 @@
+/**
+ * The users' workflow with the real Pulumi CLI and providers against the lab: preview, up, a no-op
+ * up, secrets, destroy, and a rebuild from scratch. Steps depend on each other and run in order.
+ * Not covered: real Pis and Flatcar's boot, a remote Pulumi backend, image pulls.
+ */
+import * as fs from "fs";
+import { labDown } from "../../lab/lab";
+import { Inventory } from "../../lab/lab";
+import { Pulumi, labPulumi, stackPaths, upWithLab } from "../../lab/stack";
+import { SshTarget, runOverSsh } from "../../swarm/ssh";
+
+const log = (line: string) => process.stderr.write(`[e2e] ${line}\n`);
+let pulumi: Pulumi;
+let inventory: Inventory;
+
+async function onNode(name: string, command: string): Promise<string> {
+  const node = inventory.nodes.find((n) => n.name === name)!;
+  const target: SshTarget = { address: node.address, port: node.port, user: node.user, privateKeyPath: node.privateKeyPath, knownHostsPath: node.knownHostsPath };
+  const result = await runOverSsh(target, { command, stdin: "" });
+  if (result.code !== 0) throw new Error(`${command} on ${name}: ${result.stderr}`);
+  return result.stdout.trim();
+}
+
+/** `docker node ls` as seen from a manager: hostname → "Ready manager|worker". */
+async function swarmNodes(manager: string): Promise<Record<string, string>> {
+  const out = await onNode(manager, "docker node ls --format '{{.Hostname}} {{.Status}} {{if .ManagerStatus}}manager{{else}}worker{{end}}'");
+  return Object.fromEntries(out.split("\n").map((l) => { const [h, s, r] = l.split(" "); return [h, `${s} ${r}`]; }));
+}
+
+const expected = {
+  "swarm-manager-1": "Ready manager",
+  "swarm-manager-2": "Ready manager",
+  "swarm-manager-3": "Ready manager",
+  "swarm-worker-1": "Ready worker",
+};
+
+beforeAll(async () => {
+  await labDown({ log: () => undefined });
+  fs.rmSync(stackPaths().root, { recursive: true, force: true });
+  pulumi = await labPulumi(log);
+});
+
+afterAll(async () => {
+  if (pulumi) await pulumi(["destroy", "--yes", "--skip-preview"], { allowFail: true });
+  await labDown({ log: () => undefined });
+});
+
+test("preview on a new stack shows the plan and changes nothing", async () => {
+  const preview = await pulumi(["preview", "--diff"]);
+  expect(preview.stdout).toMatch(/\+ .*homelab:cluster:Homelab/);
+  expect(preview.stdout).toMatch(/homelab-swarm-init/);
+  expect(fs.existsSync(stackPaths().ignitionDir)).toBe(false);
+  const state = await pulumi(["stack", "export"]);
+  expect(JSON.parse(state.stdout).deployment.resources ?? []).toHaveLength(0);
+});
+
+test("up writes the Ignition files, waits for the nodes and forms the swarm", async () => {
+  ({ inventory } = await upWithLab(pulumi, log));
+  expect(await swarmNodes("swarm-manager-1")).toEqual(expected);
+  const outputs = JSON.parse((await pulumi(["stack", "output", "--json"])).stdout);
+  expect(outputs.swarmLeader).toBe("swarm-manager-1");
+  expect(Object.keys(outputs.ignitionFiles).sort()).toEqual(Object.keys(expected));
+  expect(outputs.joinTokens).toBe("[secret]");
+});
+
+test("a second up changes nothing", async () => {
+  const again = await pulumi(["up", "--yes", "--expect-no-changes"], { allowFail: true });
+  if (again.code !== 0) throw new Error(`the second up was not a no-op:\n${again.stdout}\n${again.stderr}`);
+});
+
+test("join tokens are secret outputs and are the swarm's current (rotated) tokens", async () => {
+  const shown = JSON.parse((await pulumi(["stack", "output", "--json", "--show-secrets"])).stdout);
+  expect(shown.joinTokens.worker).toMatch(/^SWMTKN-1-/);
+  expect(shown.joinTokens.worker).toBe(await onNode("swarm-manager-2", "docker swarm join-token -q worker"));
+  expect(shown.joinTokens.manager).toBe(await onNode("swarm-manager-2", "docker swarm join-token -q manager"));
+});
+
+test("no secret appears in plain text in the state file", async () => {
+  const revealed = (await pulumi(["stack", "export", "--show-secrets"])).stdout;
+  const shown = JSON.parse((await pulumi(["stack", "output", "--json", "--show-secrets"])).stdout);
+  const privateKey = /-----BEGIN OPENSSH PRIVATE KEY-----[^"]*?-----END OPENSSH PRIVATE KEY-----/.exec(revealed.replace(/\\n/g, "\n"));
+  expect(privateKey).not.toBeNull();
+  const secrets = [shown.joinTokens.worker, shown.joinTokens.manager, privateKey![0].split("\n")[2], fs.readFileSync(stackPaths().passphraseFile, "utf8")];
+  const stateFiles = fs.readdirSync(`${stackPaths().backend}/.pulumi/stacks/homelab`).filter((f) => f.endsWith(".json"));
+  expect(stateFiles.length).toBeGreaterThan(0);
+  for (const file of stateFiles) {
+    const text = fs.readFileSync(`${stackPaths().backend}/.pulumi/stacks/homelab/${file}`, "utf8");
+    for (const secret of secrets) expect(text.includes(secret)).toBe(false);
+    expect(text).not.toContain("SWMTKN-1-");
+  }
+});
+
+test("destroy succeeds and leaves every node out of the swarm", async () => {
+  const destroyed = await pulumi(["destroy", "--yes", "--skip-preview"], { allowFail: true });
+  if (destroyed.code !== 0) throw new Error(`pulumi destroy failed:\n${destroyed.stdout}\n${destroyed.stderr}`);
+  for (const node of inventory.nodes) {
+    expect(await onNode(node.name, "docker info --format '{{.Swarm.LocalNodeState}}'")).toBe("inactive");
+  }
+  expect(fs.existsSync(stackPaths().ignitionDir) && fs.readdirSync(stackPaths().ignitionDir).length > 0).toBe(false);
+});
+
+test("up again, on nodes flashed with the new Ignition, rebuilds the same cluster", async () => {
+  await labDown({ log: () => undefined });
+  ({ inventory } = await upWithLab(pulumi, log));
+  expect(await swarmNodes("swarm-manager-3")).toEqual(expected);
+  const again = await pulumi(["up", "--yes", "--expect-no-changes"], { allowFail: true });
+  expect(again.code).toBe(0);
+});
