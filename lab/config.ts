@@ -1,7 +1,6 @@
 /** Where the lab keeps things, and the nodes it simulates (read from the lab stack config). */
-import * as fs from "fs";
 import * as path from "path";
-import { parse } from "yaml";
+import { loadStackConfigFile } from "../config/load";
 
 export const REPO_ROOT = path.resolve(__dirname, "..");
 
@@ -9,12 +8,16 @@ export interface LabNodeSpec {
   name: string;
   role: "manager" | "worker";
   address: string;
+  sshPort: number;
+  labels: Record<string, string>;
 }
 
 export interface LabSpec {
   configPath: string;
   subnet: string;
   gateway: string;
+  /** How long to wait for a node's SSH (homelab:ssh.waitMinutes). */
+  sshWaitMs: number;
   nodes: LabNodeSpec[];
 }
 
@@ -51,21 +54,20 @@ export const LAB = {
 
 export const containerName = (node: string) => `${LAB.containerPrefix}${node}`;
 
-/** Reads node names, roles and addresses from the lab stack config (Pulumi.lab.yaml). */
+/** Reads the lab's nodes from the lab stack config with the project's own loader (validated). */
 export function loadLabSpec(configPath = labPaths().configPath): LabSpec {
-  const doc = parse(fs.readFileSync(configPath, "utf8")) as { config?: Record<string, unknown> };
-  const cfg = doc?.config ?? {};
-  const get = (k: string) => cfg[`homelab:${k}`];
-  const network = get("network") as { subnet?: string; gateway?: string } | undefined;
-  const nodes = get("nodes") as Array<{ name?: string; role?: string; address?: string }> | undefined;
-  if (!network?.subnet || !network?.gateway) throw new Error(`${configPath}: homelab:network.subnet/gateway missing`);
-  if (!Array.isArray(nodes) || nodes.length === 0) throw new Error(`${configPath}: homelab:nodes missing`);
-  const specs = nodes.map((n, i) => {
-    if (!n.name || !n.address) throw new Error(`${configPath}: node ${i} needs name and address`);
-    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(n.name)) throw new Error(`${configPath}: bad node name ${n.name}`);
-    const role = n.role ?? "worker";
-    if (role !== "manager" && role !== "worker") throw new Error(`${configPath}: node ${n.name}: bad role ${role}`);
-    return { name: n.name, role, address: n.address } as LabNodeSpec;
-  });
-  return { configPath, subnet: network.subnet, gateway: network.gateway, nodes: specs };
+  const { config } = loadStackConfigFile(configPath);
+  return {
+    configPath,
+    subnet: config.network.subnet,
+    gateway: config.network.gateway,
+    sshWaitMs: config.ssh.waitMinutes * 60000,
+    nodes: config.nodes.map((n) => ({
+      name: n.name,
+      role: n.role,
+      address: n.address,
+      sshPort: n.sshPort,
+      labels: { ...n.labels },
+    })),
+  };
 }

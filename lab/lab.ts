@@ -9,7 +9,6 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { parse as parseYaml } from "yaml";
 import { LAB, LabNodeSpec, LabSpec, REPO_ROOT, containerName, labPaths, loadLabSpec } from "./config";
 import { CommandError, RunResult, run, sleep } from "./exec";
 
@@ -385,14 +384,14 @@ async function removeContainers(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // SSH readiness, known_hosts, inventory
 
-function sshArgs(node: { address: string; port?: number }, extra: string[] = []): string[] {
+function sshArgs(node: { address: string; port?: number; sshPort?: number }, extra: string[] = []): string[] {
   const p = labPaths();
   // ssh takes the first value given for an option: callers' options go first so they win.
   return [
     ...extra,
     "-F", "/dev/null",
     "-i", p.privateKey,
-    "-p", String(node.port ?? 22),
+    "-p", String(node.port ?? node.sshPort ?? 22),
     "-o", "IdentitiesOnly=yes",
     "-o", "BatchMode=yes",
     "-o", "StrictHostKeyChecking=yes",
@@ -454,14 +453,7 @@ async function waitForNode(node: LabNodeSpec, budgetMs: number): Promise<void> {
 }
 
 function sshBudgetMs(spec: LabSpec): number {
-  try {
-    const doc = parseYaml(fs.readFileSync(spec.configPath, "utf8"));
-    const minutes = Number(doc?.config?.["homelab:ssh"]?.waitMinutes);
-    if (Number.isFinite(minutes) && minutes > 0) return minutes * 60000;
-  } catch {
-    /* default below */
-  }
-  return 180000;
+  return spec.sshWaitMs > 0 ? spec.sshWaitMs : 180000;
 }
 
 function inventoryOf(spec: LabSpec): Inventory {
@@ -472,7 +464,7 @@ function inventoryOf(spec: LabSpec): Inventory {
       role: n.role,
       address: n.address,
       user: "core" as const,
-      port: 22,
+      port: n.sshPort,
       privateKeyPath: p.privateKey,
       knownHostsPath: p.knownHosts,
     })),

@@ -50,8 +50,10 @@ rm -f "$ROOT"/etc/ssh/ssh_host_*
 rm -f "$ROOT/var/lib/dbus/machine-id"
 ln -s /etc/machine-id "$ROOT/var/lib/dbus/machine-id"
 
-# Units: docker and ssh on, host keys before ssh; nothing that only makes sense on real hardware.
-in_root systemctl enable docker.service ssh.service homelab-ssh-hostkeys.service >/dev/null 2>&1
+# Units: docker on, sshd socket-activated as on Flatcar (Debian's ssh.service off), host keys at
+# first boot; nothing that only makes sense on real hardware.
+in_root systemctl disable ssh.service ssh.socket >/dev/null 2>&1 || true
+in_root systemctl enable docker.service sshd.socket homelab-ssh-hostkeys.service >/dev/null 2>&1
 for unit in getty@tty1.service console-getty.service systemd-networkd.service \
   systemd-networkd-wait-online.service systemd-timesyncd.service apt-daily.timer \
   apt-daily-upgrade.timer e2scrub_reap.service; do

@@ -100,7 +100,7 @@ describe("each node", () => {
       const state = await sshExec(n, "systemctl is-system-running --wait");
       const failed = await ssh(n, "systemctl --failed --no-legend --plain");
       expect({ node: n.name, state: state.stdout.trim(), failed }).toEqual({ node: n.name, state: "running", failed: "" });
-      expect(await ssh(n, "systemctl is-active docker.service ssh.service")).toBe("active\nactive");
+      expect(await ssh(n, "systemctl is-active docker.service sshd.socket")).toBe("active\nactive");
     }
   });
 
