@@ -97,7 +97,7 @@ step() {
 
 expect_output() { # name expected
   local got
-  got="$(pulumi stack output "$1" --non-interactive)"
+  got="$(pulumi stack output "$1" --show-secrets --non-interactive)"
   if [ "$got" != "$2" ]; then
     echo "smoke.sh: stack output $1 is '$got', expected '$2'" >&2
     exit 1
