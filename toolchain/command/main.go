@@ -296,3 +296,39 @@ func (p *provider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumir
 	}
 	return &pulumirpc.ReadResponse{Id: req.GetId(), Properties: req.GetProperties(), Inputs: req.GetInputs()}, nil
 }
+
+const localRun = "command:local:run"
+
+// Invoke implements command:local:run, the invoke @pulumi/command's local.run/runOutput call: it
+// runs on every preview and update and changes nothing in state (homelab probes nodes with it).
+func (p *provider) Invoke(ctx context.Context, req *pulumirpc.InvokeRequest) (*pulumirpc.InvokeResponse, error) {
+	if req.GetTok() != localRun {
+		return nil, fmt.Errorf("unknown function %q: this homelab build of pulumi-resource-command implements only %s", req.GetTok(), localRun)
+	}
+	args, err := unmarshal(req.GetArgs())
+	if err != nil {
+		return nil, err
+	}
+	script, ok := stringInput(args, "command")
+	if !ok || script == "" {
+		return nil, errors.New("command is required")
+	}
+	stdin, _ := stringInput(args, "stdin")
+	stdout, stderr, err := runLocal(ctx, args, script, environment(args), stdin)
+	if err != nil {
+		return nil, fmt.Errorf("local.run command failed: %w\nstderr:\n%s", err, stderr)
+	}
+	result := resource.PropertyMap{}
+	for k, v := range args {
+		if k != "stdin" { // may hold a secret; nothing needs it back
+			result[k] = v
+		}
+	}
+	result["stdout"] = resource.NewStringProperty(stdout)
+	result["stderr"] = resource.NewStringProperty(stderr)
+	ret, err := marshal(result)
+	if err != nil {
+		return nil, err
+	}
+	return &pulumirpc.InvokeResponse{Return: ret}, nil
+}
