@@ -24,6 +24,12 @@ export interface JoinTokens {
 const SECRET_OUTPUT: Partial<command.remote.CommandArgs> = { logging: "none" };
 
 /**
+ * Every remote command: the provider would otherwise hand a command's previous stdout (join
+ * tokens, for some) to its next run in the environment, i.e. on the node's command line.
+ */
+const NO_PREVIOUS_OUTPUT = { addPreviousOutputInEnv: false } as const;
+
+/**
  * The Docker Swarm over SSH. The chain, and why each link:
  * 1. probe every node (an invoke: no diff when nothing changed) and pick the leader: the first
  *    manager already in a swarm, else the first manager, so a rebuilt manager-1 rejoins;
@@ -56,14 +62,14 @@ export class Cluster extends pulumi.ComponentResource {
     const initScript = leaderNode.address.apply((address) => scriptInvocation("init", [address]));
     const init = new command.remote.Command(
       `${name}-init`,
-      { connection: leaderConnection, create: initScript.command, stdin: initScript.stdin },
+      { ...NO_PREVIOUS_OUTPUT, connection: leaderConnection, create: initScript.command, stdin: initScript.stdin },
       { ...parent, dependsOn: args.dependsOn },
     );
 
     const readTokens = scriptInvocation("join-tokens");
     const tokens = new command.remote.Command(
       `${name}-join-tokens`,
-      { connection: leaderConnection, create: readTokens.command, stdin: readTokens.stdin, triggers: [membershipKey], ...SECRET_OUTPUT },
+      { ...NO_PREVIOUS_OUTPUT, connection: leaderConnection, create: readTokens.command, stdin: readTokens.stdin, triggers: [membershipKey], ...SECRET_OUTPUT },
       { ...parent, dependsOn: [init], additionalSecretOutputs: ["stdout"] },
     );
     const currentTokens = tokens.stdout.apply(parseKeyValues);
@@ -71,7 +77,7 @@ export class Cluster extends pulumi.ComponentResource {
     const memberships = config.nodes.map((node) => {
       const registration = new command.remote.Command(
         `${name}-${node.name}-registration`,
-        { connection: leaderConnection, create: "true", delete: scriptCommandLine("remove", [node.name]) },
+        { ...NO_PREVIOUS_OUTPUT, connection: leaderConnection, create: "true", delete: scriptCommandLine("remove", [node.name]) },
         { ...parent, dependsOn: [init] },
       );
       const join = pulumi
@@ -80,6 +86,7 @@ export class Cluster extends pulumi.ComponentResource {
       const joinCommand = new command.remote.Command(
         `${name}-${node.name}-join`,
         {
+          ...NO_PREVIOUS_OUTPUT,
           connection: connectionOf(node),
           create: join.command,
           stdin: pulumi.secret(join.stdin),
@@ -100,6 +107,7 @@ export class Cluster extends pulumi.ComponentResource {
       return new command.remote.Command(
         `${name}-${node.name}-membership`,
         {
+          ...NO_PREVIOUS_OUTPUT,
           connection: leaderConnection,
           create: configure.command,
           // The machine ID in a comment re-runs this step (an update, not a drain) after a rebuild.
@@ -114,6 +122,7 @@ export class Cluster extends pulumi.ComponentResource {
     const rotated = new command.remote.Command(
       `${name}-rotate-join-tokens`,
       {
+        ...NO_PREVIOUS_OUTPUT,
         connection: leaderConnection,
         create: rotate.command,
         stdin: rotate.stdin,

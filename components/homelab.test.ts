@@ -155,6 +155,13 @@ describe("the default config's resource graph", () => {
     expect(remote("-rotate-join-tokens")).toHaveLength(1);
   });
 
+  test("no remote command gets its previous output (tokens) in its environment", async () => {
+    await build();
+    const commands = ofType("command:remote:Command");
+    expect(commands.length).toBeGreaterThan(0);
+    for (const c of commands) expect(c.inputs.addPreviousOutputInEnv).toBe(false);
+  });
+
   test("the deploy key reaches the probe on stdin only, never the command line", async () => {
     probedStdin.length = 0;
     await build();
