@@ -10,6 +10,7 @@ export interface LabNodeSpec {
   address: string;
   sshPort: number;
   labels: Record<string, string>;
+  availability: "active" | "pause" | "drain";
 }
 
 export interface LabSpec {
@@ -68,6 +69,7 @@ export function loadLabSpec(configPath = labPaths().configPath): LabSpec {
       address: n.address,
       sshPort: n.sshPort,
       labels: { ...n.labels },
+      availability: n.availability,
     })),
   };
 }
