@@ -6,6 +6,7 @@ module.exports = {
   testMatch: ["**/*.lab.test.ts"],
   testPathIgnorePatterns: ["/node_modules/", "/out/"],
   transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true }] },
+  testSequencer: "<rootDir>/tests/lab/sequencer.js",
   testTimeout: 600000,
   maxWorkers: 1,
 };

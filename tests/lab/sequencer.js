@@ -1,0 +1,19 @@
+/**
+ * Lab test files run in a fixed order (jest's default orders by past duration): the node tests,
+ * then swarm, then teardown (which checks lab:down and brings a fresh lab back up).
+ */
+const Sequencer = require("@jest/test-sequencer").default;
+
+const ORDER = ["lab.lab.test.ts", "swarm.lab.test.ts", "teardown.lab.test.ts"];
+const rank = (p) => {
+  const i = ORDER.findIndex((name) => p.endsWith(`/${name}`));
+  return i === -1 ? ORDER.length - 1 : i; // other files run before teardown
+};
+
+class LabSequencer extends Sequencer {
+  sort(tests) {
+    return [...tests].sort((a, b) => rank(a.path) - rank(b.path) || a.path.localeCompare(b.path));
+  }
+}
+
+module.exports = LabSequencer;
