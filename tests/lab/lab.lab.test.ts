@@ -7,7 +7,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Inventory, nodeExec, rebuildNode, sshExec, startNode, stopNode } from "../../lab/lab";
+import { minimalIgnition } from "../../lab/fixture";
+import { Inventory, nodeExec, rebuildNode, sshExec, startNode, stopNode, withLabKey } from "../../lab/lab";
 import { ensureLab, provisionedIgnition, seconds, ssh } from "./helpers";
 
 let inv: Inventory;
@@ -194,5 +195,42 @@ describe("node lifecycle", () => {
     expect(fs.readFileSync(inv.knownHostsPath, "utf8")).not.toContain(keyBefore);
     expect(await ssh(n, "ls ~/rebuild-probe 2>/dev/null | wc -l; docker volume ls -q | grep -c rebuild-probe || true")).toBe("0\n0");
     expect(await ssh(n, "hostname")).toBe(n.name);
+  });
+});
+
+describe("provisioning from pre-rendered Ignition (HOMELAB_LAB_IGNITION_DIR)", () => {
+  test("uses <dir>/<node>.ign, merging the lab key into a copy (the source stays as it was)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lab-ign-"));
+    try {
+      for (const n of inv.nodes) fs.writeFileSync(path.join(dir, `${n.name}.ign`), JSON.stringify(minimalIgnition(n.name)));
+      const sources = inv.nodes.map((n) => fs.readFileSync(path.join(dir, `${n.name}.ign`), "utf8"));
+      const prev = process.env.HOMELAB_LAB_IGNITION_DIR;
+      process.env.HOMELAB_LAB_IGNITION_DIR = dir;
+      try {
+        await ensureLab();
+      } finally {
+        if (prev === undefined) delete process.env.HOMELAB_LAB_IGNITION_DIR;
+        else process.env.HOMELAB_LAB_IGNITION_DIR = prev;
+      }
+      expect(inv.nodes.map((n) => fs.readFileSync(path.join(dir, `${n.name}.ign`), "utf8"))).toEqual(sources);
+      for (const n of inv.nodes) {
+        // The fixture's marker file proves this config, not the renderer's, was applied.
+        expect(await ssh(n, "cat /etc/homelab/lab-fixture; echo; hostname")).toBe(`fixture\n${n.name}`);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      await ensureLab(); // back to the rendered configs for the next tests
+    }
+  });
+
+  test("withLabKey adds the key once and leaves the input untouched", () => {
+    const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake lab";
+    const input = { ignition: { version: "3.3.0" }, passwd: { users: [{ name: "core", sshAuthorizedKeys: ["ssh-ed25519 AAAAother x"] }] } };
+    const snapshot = JSON.stringify(input);
+    const once = withLabKey(input, key);
+    expect(JSON.stringify(input)).toBe(snapshot);
+    expect(once.passwd?.users?.[0].sshAuthorizedKeys).toEqual(["ssh-ed25519 AAAAother x", key]);
+    expect(withLabKey(once, `${key.split(" ").slice(0, 2).join(" ")} other-comment`)).toEqual(once);
+    expect(withLabKey({ ignition: { version: "3.3.0" } }, key).passwd?.users).toEqual([{ name: "core", sshAuthorizedKeys: [key] }]);
   });
 });
