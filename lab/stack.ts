@@ -9,6 +9,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import * as YAML from "yaml";
 import { REPO_ROOT } from "./config";
 import { RunResult, run, sleep } from "./exec";
 import { Inventory, labUp } from "./lab";
@@ -50,6 +51,19 @@ export function refreshWorkingCopy(): void {
   const salt = fs.existsSync(p.stackConfig) ? /^encryptionsalt: .*$/m.exec(fs.readFileSync(p.stackConfig, "utf8"))?.[0] : undefined;
   const committed = fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${STACK}.yaml`), "utf8");
   fs.writeFileSync(p.stackConfig, salt ? `${committed.trimEnd()}\n${salt}\n` : committed);
+}
+
+/**
+ * Edits the working copy's stack config (e.g. drop a node), keeping its salt. Tests use it to
+ * change the cluster the way an owner would; refreshWorkingCopy() puts the committed config back.
+ */
+export function editStackConfig(edit: (config: Record<string, unknown>) => void): void {
+  const file = stackPaths().stackConfig;
+  const document = YAML.parseDocument(fs.readFileSync(file, "utf8"));
+  const config = (document.toJS() as { config: Record<string, unknown> }).config;
+  edit(config);
+  document.set("config", config);
+  fs.writeFileSync(file, document.toString());
 }
 
 /** Where `pulumi` and the plugins are: $HOMELAB_PULUMI_BIN, else the last line of `npm run toolchain`. */

@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import { labDown } from "../../lab/lab";
 import { Inventory } from "../../lab/lab";
-import { Pulumi, labPulumi, stackPaths, upWithLab } from "../../lab/stack";
+import { Pulumi, editStackConfig, labPulumi, refreshWorkingCopy, stackPaths, upWithLab } from "../../lab/stack";
 import { SshTarget, runOverSsh } from "../../swarm/ssh";
 
 const log = (line: string) => process.stderr.write(`[e2e] ${line}\n`);
@@ -66,6 +66,25 @@ test("up writes the Ignition files, waits for the nodes and forms the swarm", as
 test("a second up changes nothing", async () => {
   const again = await pulumi(["up", "--yes", "--expect-no-changes"], { allowFail: true });
   if (again.code !== 0) throw new Error(`the second up was not a no-op:\n${again.stdout}\n${again.stderr}`);
+});
+
+test("removing a node from the config drains it, makes it leave and removes it; adding it back rejoins it", async () => {
+  editStackConfig((config) => {
+    config["homelab:nodes"] = (config["homelab:nodes"] as { name: string }[]).filter((n) => n.name !== "swarm-worker-1");
+  });
+  const preview = await pulumi(["preview", "--diff"]);
+  expect(preview.stdout).toMatch(/- .*homelab-swarm-swarm-worker-1-join/);
+  const removed = await pulumi(["up", "--yes", "--skip-preview"], { allowFail: true });
+  if (removed.code !== 0) throw new Error(`up without the worker failed:\n${removed.stdout}\n${removed.stderr}`);
+  const { "swarm-worker-1": gone, ...rest } = expected;
+  expect(gone).toBeDefined();
+  expect(await swarmNodes("swarm-manager-1")).toEqual(rest);
+  expect(await onNode("swarm-worker-1", "docker info --format '{{.Swarm.LocalNodeState}}'")).toBe("inactive");
+
+  refreshWorkingCopy();
+  const back = await pulumi(["up", "--yes", "--skip-preview"], { allowFail: true });
+  if (back.code !== 0) throw new Error(`up with the worker back failed:\n${back.stdout}\n${back.stderr}`);
+  expect(await swarmNodes("swarm-manager-1")).toEqual(expected);
 });
 
 test("join tokens are secret outputs and are the swarm's current (rotated) tokens", async () => {
