@@ -35,16 +35,34 @@ func main() {
 		Name:         "docker",
 		Version:      version,
 		MetadataInfo: tfbridge.NewProviderMetadata([]byte("{}")),
+		// The overrides below make names match the published @pulumi/docker SDK.
+		Config: map[string]*tfbridge.SchemaInfo{
+			"host": {Default: &tfbridge.DefaultInfo{
+				Value:   "unix:///var/run/docker.sock",
+				EnvVars: []string{"DOCKER_HOST"},
+			}},
+			"registry_auth": {Name: "registryAuth", MaxItemsOne: tfbridge.False()},
+		},
 		Resources: map[string]*tfbridge.ResourceInfo{
-			// @pulumi/docker renames these two.
 			"docker_config": {Tok: "docker:index/serviceConfig:ServiceConfig"},
-			"docker_image":  {Tok: "docker:index/remoteImage:RemoteImage"},
+			"docker_container": {
+				DeleteBeforeReplace: true,
+				Fields: map[string]*tfbridge.SchemaInfo{
+					"command":           {Name: "command"},
+					"networks_advanced": {Name: "networksAdvanced"},
+				},
+			},
+			"docker_image": {
+				Tok:    "docker:index/remoteImage:RemoteImage",
+				Fields: map[string]*tfbridge.SchemaInfo{"name": {Name: "name"}},
+			},
 		},
 		DataSources: map[string]*tfbridge.DataSourceInfo{
 			"docker_image": {Tok: "docker:index/getRemoteImage:getRemoteImage"},
 		},
 	}
 	info.MustComputeTokens(tokens.KnownModules("docker_", "index", nil, tokens.MakeStandard("docker")))
+	info.SetAutonaming(255, "-")
 	schema := fmt.Sprintf(`{"name":"docker","version":%q}`, version)
 	tfbridge.Main("docker", version, info, []byte(schema))
 }
