@@ -13,9 +13,10 @@
 // change, `delete` on delete; a change to `triggers` replaces the resource;
 // stdout/stderr (one trailing newline trimmed) become outputs; the previous
 // stdout/stderr are passed to update/delete as PULUMI_COMMAND_STDOUT/STDERR
-// unless addPreviousOutputInEnv is false. Not implemented: remote.CopyToRemote,
-// remote.CopyFile, local.run / remote invokes, assetPaths/archivePaths, proxy
-// jump hosts, and streaming command output to the engine while it runs.
+// unless addPreviousOutputInEnv is false. The command:local:run invoke
+// (local.run/runOutput) is implemented too. Not implemented: remote.CopyToRemote,
+// remote.CopyFile, assetPaths/archivePaths, proxy jump hosts, and streaming
+// command output to the engine while it runs.
 package main
 
 import (
