@@ -190,7 +190,7 @@ for c in "${components[@]}"; do
     fi
   fi
   picked+=("$name|$version|$src")
-  keys="$keys $name=$src"
+  keys="$keys $name=$src@$(stat -L -c %s-%Y "$src")"
 done
 
 [ "${#picked[@]}" -gt 0 ] || die "nothing selected"
