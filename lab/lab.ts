@@ -47,6 +47,47 @@ async function step<T>(log: Log, name: string, fn: () => Promise<T>): Promise<T>
   return result;
 }
 
+/**
+ * One lab-changing operation at a time on this machine (tests, CLI and other sessions may overlap):
+ * a lock directory holding the owner's pid; a dead owner's lock is taken over.
+ */
+async function withLabLock<T>(fn: () => Promise<T>): Promise<T> {
+  const dir = process.env.HOMELAB_LAB_LOCK ?? "/run/homelab-lab.lock";
+  const deadline = Date.now() + 15 * 60000;
+  for (;;) {
+    try {
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, "pid"), String(process.pid));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      let owner = NaN;
+      try {
+        owner = Number(fs.readFileSync(path.join(dir, "pid"), "utf8"));
+      } catch {
+        /* being written or removed */
+      }
+      const alive = (() => {
+        if (!Number.isInteger(owner) || owner <= 0) return true;
+        try {
+          process.kill(owner, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      if (!alive) fs.rmSync(dir, { recursive: true, force: true });
+      else if (Date.now() > deadline) throw new Error(`lab lock ${dir} held by pid ${owner} for 15 min`);
+      else await sleep(500);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const docker = (args: string[], opts: Parameters<typeof run>[2] = {}) => run("docker", args, opts);
 const iptables = (args: string[]) => run("iptables", ["-w", ...args], { allowFail: true });
 
@@ -493,6 +534,10 @@ export function readInventory(): Inventory {
  * waits until each answers SSH as core with the lab key, and writes out/lab/inventory.json.
  */
 export async function labUp(opts: LabUpOptions = {}): Promise<Inventory> {
+  return withLabLock(() => labUpLocked(opts));
+}
+
+async function labUpLocked(opts: LabUpOptions): Promise<Inventory> {
   const log = opts.log ?? defaultLog;
   const t0 = Date.now();
   const spec = loadLabSpec();
@@ -520,6 +565,10 @@ export async function labUp(opts: LabUpOptions = {}): Promise<Inventory> {
  * out/lab. Idempotent. The node image and the .deb cache stay unless `purge`.
  */
 export async function labDown(opts: { purge?: boolean; log?: Log } = {}): Promise<void> {
+  return withLabLock(() => labDownLocked(opts));
+}
+
+async function labDownLocked(opts: { purge?: boolean; log?: Log }): Promise<void> {
   const log = opts.log ?? defaultLog;
   const p = labPaths();
   const t0 = Date.now();
@@ -571,11 +620,13 @@ export async function rebuildNode(name: string, opts: { log?: Log } = {}): Promi
   const log = opts.log ?? (() => undefined);
   const { spec, node } = nodeSpec(name);
   if (!fs.existsSync(provisionedFile(name))) throw new Error(`${provisionedFile(name)} missing: run lab:up first`);
-  const image = await ensureImage(log);
-  await step(log, `rebuild ${name}`, async () => {
-    await wipeNode(name);
-    await createNode(node, image);
-    await waitForNode(node, sshBudgetMs(spec));
+  await withLabLock(async () => {
+    const image = await ensureImage(log);
+    await step(log, `rebuild ${name}`, async () => {
+      await wipeNode(name);
+      await createNode(node, image);
+      await waitForNode(node, sshBudgetMs(spec));
+    });
   });
   return inventoryOf(spec).nodes.find((n) => n.name === name)!;
 }

@@ -7,6 +7,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { YAMLMap, YAMLSeq, parseDocument } from "yaml";
 import { minimalIgnition } from "../../lab/fixture";
 import { Inventory, nodeExec, rebuildNode, sshExec, startNode, stopNode, withLabKey } from "../../lab/lab";
 import { ensureLab, provisionedIgnition, seconds, ssh } from "./helpers";
@@ -232,5 +233,31 @@ describe("provisioning from pre-rendered Ignition (HOMELAB_LAB_IGNITION_DIR)", (
     expect(once.passwd?.users?.[0].sshAuthorizedKeys).toEqual(["ssh-ed25519 AAAAother x", key]);
     expect(withLabKey(once, `${key.split(" ").slice(0, 2).join(" ")} other-comment`)).toEqual(once);
     expect(withLabKey({ ignition: { version: "3.3.0" } }, key).passwd?.users).toEqual([{ name: "core", sshAuthorizedKeys: [key] }]);
+  });
+});
+
+describe("a node's sshPort (Flatcar-like socket-activated sshd)", () => {
+  test("Ignition's sshd.socket drop-in moves sshd, and the inventory says so", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lab-cfg-"));
+    const config = path.join(dir, "Pulumi.lab.yaml");
+    const doc = parseDocument(fs.readFileSync(path.join(__dirname, "..", "..", "Pulumi.lab.yaml"), "utf8"));
+    const nodes = doc.getIn(["config", "homelab:nodes"]) as YAMLSeq;
+    const worker = nodes.items.findIndex((n) => (n as YAMLMap).get("name") === "swarm-worker-1");
+    doc.setIn(["config", "homelab:nodes", worker, "sshPort"], 2222);
+    fs.writeFileSync(config, doc.toString());
+    const prev = process.env.HOMELAB_LAB_CONFIG;
+    process.env.HOMELAB_LAB_CONFIG = config;
+    try {
+      const moved = await ensureLab();
+      const w = moved.nodes.find((n) => n.name === "swarm-worker-1")!;
+      expect(w.port).toBe(2222);
+      expect(await ssh(w, "hostname; systemctl is-active sshd.socket")).toBe("swarm-worker-1\nactive");
+      expect((await sshExec({ ...w, port: 22 }, "true")).code).toBe(255);
+    } finally {
+      if (prev === undefined) delete process.env.HOMELAB_LAB_CONFIG;
+      else process.env.HOMELAB_LAB_CONFIG = prev;
+      fs.rmSync(dir, { recursive: true, force: true });
+      await ensureLab();
+    }
   });
 });
