@@ -15,8 +15,9 @@ _homelab_toolchain_env() {
   here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
   bin="${HOMELAB_TOOLCHAIN_BIN:-}"
   if [ -z "$bin" ] || [ ! -x "$bin/pulumi" ]; then
-    bin="$(bash "$here/build.sh" | tail -n 1)" || return 1
+    bin="$(bash "$here/build.sh" | tail -n 1)"
   fi
+  [ -n "$bin" ] && [ -x "$bin/pulumi" ] || return 1
   export HOMELAB_TOOLCHAIN_BIN="$bin"
   case ":$PATH:" in
     *":$bin:"*) ;;
