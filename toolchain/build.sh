@@ -209,6 +209,15 @@ if [ ! -f "$bin/.complete" ]; then
 fi
 ln -sfn "$(basename "$bin")" "$cache/current"
 
+# Mark what this run uses, then drop cache entries no run has used for 14 days
+# (older wrapper builds and versions; hard-linked bin dirs cost little).
+touch "$bin"
+for p in "${picked[@]}"; do
+  IFS='|' read -r name version src <<<"$p"
+  case "$src" in "$cache"/*) touch "$(dirname "$src")" ;; esac
+done
+find "$cache" -mindepth 1 -maxdepth 1 -type d -name '*-*' -mtime +14 -exec rm -rf {} + 2>/dev/null || true
+
 if $install_plugins; then
   pulumi_home="${PULUMI_HOME:-$HOME/.pulumi}"
   for p in "${picked[@]}"; do
