@@ -103,15 +103,17 @@ export class Cluster extends pulumi.ComponentResource {
         },
       );
       const labels = Object.entries(node.labels).map(([k, v]) => `${k}=${v}`).sort();
-      const configure = scriptInvocation("node-config", [node.name, node.role, node.availability, ...labels]);
+      // The node's swarm ID comes from its join: after a rebuild it is new, so this step re-runs
+      // (an update, not a drain) and removes the old incarnation's entry.
+      const nodeId = joinCommand.stdout.apply((out) => parseKeyValues(out).node_id ?? "");
+      const configure = nodeId.apply((id) => scriptInvocation("node-config", [node.name, id, node.role, node.availability, ...labels]));
       return new command.remote.Command(
         `${name}-${node.name}-membership`,
         {
           ...NO_PREVIOUS_OUTPUT,
           connection: leaderConnection,
           create: configure.command,
-          // The machine ID in a comment re-runs this step (an update, not a drain) after a rebuild.
-          stdin: machineId(node).apply((id) => `# incarnation ${id}\n${configure.stdin}`),
+          stdin: configure.stdin,
           delete: scriptCommandLine("drain", [node.name]),
         },
         { ...parent, dependsOn: [joinCommand] },

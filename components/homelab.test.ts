@@ -32,6 +32,11 @@ function probeStdout(address: string): string {
   ].join("\n");
 }
 
+/** A 25-character swarm node ID per join resource, as join.sh prints it. */
+function nodeIdOf(resourceName: string): string {
+  return resourceName.replace(/[^a-z0-9]/g, "").padEnd(25, "0").slice(-25);
+}
+
 pulumi.runtime.setMocks(
   {
     newResource(args: pulumi.runtime.MockResourceArgs) {
@@ -46,6 +51,7 @@ pulumi.runtime.setMocks(
         if (args.name.endsWith("-init")) state.stdout = "cluster_id=cluster-abc\ncreated=true\n";
         else if (create.includes("--rotate")) state.stdout = "worker=SWMTKN-1-rotatedworker\nmanager=SWMTKN-1-rotatedmanager\n";
         else if (args.name.endsWith("-join-tokens")) state.stdout = "worker=SWMTKN-1-worker\nmanager=SWMTKN-1-manager\n";
+        else if (args.name.endsWith("-join")) state.stdout = `joined=true\nnode_id=${nodeIdOf(args.name)}\n`;
         else state.stdout = "";
       }
       return { id: `${args.name}-id`, state };
@@ -142,7 +148,7 @@ describe("the default config's resource graph", () => {
     await build();
     const worker = remote("swarm-worker-1-membership")[0];
     expect(worker.inputs.connection.host).toBe("192.168.99.101");
-    expect(worker.inputs.create).toBe("bash -s -- swarm-worker-1 worker active");
+    expect(worker.inputs.create).toBe(`bash -s -- swarm-worker-1 ${nodeIdOf("homelab-swarm-swarm-worker-1-join")} worker active`);
     expect(worker.inputs.delete).toContain("--availability drain");
     expect(remote("-registration").every((r) => String(r.inputs.delete).includes("docker node rm"))).toBe(true);
   });

@@ -64,15 +64,16 @@ export async function convergeSwarm(targets: readonly ConvergeTarget[], options:
     reachable.map(async (t) => {
       const token = t.role === "manager" ? tokens.manager : tokens.worker;
       const out = await run(t, "join.sh", scriptInvocation("join", [leader.address, t.address], joinTokenPreamble(token)));
-      return out.joined === "true" ? [t.name] : [];
+      return { name: t.name, joined: out.joined === "true", nodeId: out.node_id };
     }),
   );
-  const joined = joinResults.flat();
+  const joined = joinResults.filter((j) => j.joined).map((j) => j.name);
   if (joined.length > 0) log(`joined: ${joined.join(", ")}`);
   const nodeIds: Record<string, string> = {};
   for (const t of reachable) {
     const labels = Object.entries(t.labels ?? {}).map(([k, v]) => `${k}=${v}`);
-    const out = await run(leader, `node-config.sh ${t.name}`, scriptInvocation("node-config", [t.name, t.role, t.availability ?? "active", ...labels]));
+    const ownId = joinResults.find((j) => j.name === t.name)!.nodeId;
+    const out = await run(leader, `node-config.sh ${t.name}`, scriptInvocation("node-config", [t.name, ownId, t.role, t.availability ?? "active", ...labels]));
     nodeIds[t.name] = out.node_id;
   }
   if (joined.length > 0 || init.created === "true") {

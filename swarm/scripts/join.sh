@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Usage: join.sh MANAGER_ADDR ADVERTISE_ADDR   (HOMELAB_JOIN_TOKEN is set by the preamble on stdin)
-# Joins this node to the swarm at MANAGER_ADDR unless it is in a swarm already. The token goes to
+# Joins this node to the swarm at MANAGER_ADDR unless it is in a swarm already, and prints its swarm
+# node ID (node-config.sh needs it to tell this incarnation from a stale one). The token goes to
 # the Docker API in a request body, never on a command line where `ps` would show it.
 manager_addr=${1:?usage: join.sh MANAGER_ADDR ADVERTISE_ADDR}
 advertise_addr=${2:?usage: join.sh MANAGER_ADDR ADVERTISE_ADDR}
@@ -9,7 +10,12 @@ unset HOMELAB_JOIN_TOKEN
 [[ $token =~ ^SWMTKN-[A-Za-z0-9-]+$ ]] || die "the join token is malformed"
 wait_for_docker
 case "$(swarm_state)" in
-  active) log "$(hostname) is already in a swarm"; echo "joined=false"; exit 0 ;;
+  active)
+    log "$(hostname) is already in a swarm"
+    echo "joined=false"
+    echo "node_id=$(docker info --format '{{.Swarm.NodeID}}')"
+    exit 0
+    ;;
   inactive) ;;
   *) log "$(hostname) is in swarm state '$(swarm_state)'; leaving before joining again"; docker swarm leave --force >/dev/null ;;
 esac
@@ -23,3 +29,4 @@ status=${response##*$'\n'}
 [ "$status" = 200 ] || die "swarm join failed (HTTP $status): ${response%$'\n'*}"
 log "$(hostname) joined"
 echo "joined=true"
+echo "node_id=$(docker info --format '{{.Swarm.NodeID}}')"

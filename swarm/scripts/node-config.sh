@@ -1,25 +1,27 @@
 # shellcheck shell=bash
-# Usage: node-config.sh NODE ROLE AVAILABILITY [LABEL=VALUE ...]
-# Run on a manager: waits until NODE (its hostname) is Ready, then sets its role, availability and
-# labels to exactly what the config says, and removes stale entries left by an earlier incarnation
-# of the same host (a rebuilt Pi re-joins as a new node; its old, Down entry would still count
-# towards manager quorum).
-node=${1:?usage: node-config.sh NODE ROLE AVAILABILITY [LABEL=VALUE ...]}
-role=${2:?role}
-availability=${3:?availability}
-shift 3
+# Usage: node-config.sh NODE NODE_ID ROLE AVAILABILITY [LABEL=VALUE ...]
+# Run on a manager: waits until NODE_ID (what join.sh printed on NODE) is Ready, then sets its role,
+# availability and labels to exactly what the config says, and removes every other entry with
+# NODE's hostname: those are earlier incarnations of a rebuilt Pi. Their old entries would still
+# count towards manager quorum, and right after a fast rebuild the swarm may even think they are
+# Ready, so they are told apart by ID, never by status.
+node=${1:?usage: node-config.sh NODE NODE_ID ROLE AVAILABILITY [LABEL=VALUE ...]}
+ready_id=${2:?node id}
+role=${3:?role}
+availability=${4:?availability}
+shift 4
+[[ $ready_id =~ ^[a-z0-9]{25}$ ]] || die "'$ready_id' is not a swarm node ID"
 wait_for_docker
 is_manager || die "$(hostname) is not a swarm manager"
 
-ready_id=""
 for _ in $(seq 1 120); do
-  ready_id=$(docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}}' | awk -v n="$node" '$2 == n && $3 == "Ready" { print $1; exit }')
-  [ -n "$ready_id" ] && break
+  [ "$(docker node inspect --format '{{.Status.State}}' "$ready_id" 2>/dev/null)" = ready ] && break
   sleep 0.5
 done
-[ -n "$ready_id" ] || die "node $node is not Ready in the swarm after 60 s; check 'docker node ls' and the node's docker"
+[ "$(docker node inspect --format '{{.Status.State}}' "$ready_id" 2>/dev/null)" = ready ] ||
+  die "node $node ($ready_id) is not Ready in the swarm after 60 s; check 'docker node ls' and the node's docker"
 
-for stale in $(docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}}' | awk -v n="$node" -v id="$ready_id" '$2 == n && $1 != id && $3 != "Ready" { print $1 }'); do
+for stale in $(docker node ls --format '{{.ID}} {{.Hostname}}' | awk -v n="$node" -v id="$ready_id" '$2 == n && $1 != id { print $1 }'); do
   log "removing stale swarm entry $stale of $node"
   docker node demote "$stale" >/dev/null 2>&1 || true
   docker node rm --force "$stale" >/dev/null

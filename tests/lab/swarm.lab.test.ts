@@ -102,7 +102,8 @@ test("a rebuilt worker rejoins the same cluster with its labels", async () => {
   const name = "swarm-worker-1";
   const oldId = (await swarmNodes(byName("swarm-manager-2"))).find((r) => r.hostname === name)!.id;
   await rebuildNode(name);
-  await waitNodeDown(byName("swarm-manager-2"), oldId);
+  // No wait for the old entry to go Down: a 2 s rebuild is faster than the swarm notices, and the
+  // stale entry must still be told apart (by the ID join.sh reports) and removed.
   const res = await convergeSwarm(targets, { log });
   expect(res.created).toBe(false);
   expect(res.clusterId).toBe(first.clusterId);
