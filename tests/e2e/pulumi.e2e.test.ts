@@ -72,16 +72,25 @@ test("removing a node from the config drains it, makes it leave and removes it; 
   editStackConfig((config) => {
     config["homelab:nodes"] = (config["homelab:nodes"] as { name: string }[]).filter((n) => n.name !== "swarm-worker-1");
   });
-  const preview = await pulumi(["preview", "--diff"]);
-  expect(preview.stdout).toMatch(/- .*homelab-swarm-swarm-worker-1-join/);
-  const removed = await pulumi(["up", "--yes", "--skip-preview"], { allowFail: true });
-  if (removed.code !== 0) throw new Error(`up without the worker failed:\n${removed.stdout}\n${removed.stderr}`);
-  const { "swarm-worker-1": gone, ...rest } = expected;
-  expect(gone).toBeDefined();
-  expect(await swarmNodes("swarm-manager-1")).toEqual(rest);
-  expect(await onNode("swarm-worker-1", "docker info --format '{{.Swarm.LocalNodeState}}'")).toBe("inactive");
-
-  refreshWorkingCopy();
+  try {
+    const preview = JSON.parse((await pulumi(["preview", "--json"])).stdout) as { steps: { op: string; urn: string }[] };
+    const deletes = preview.steps.filter((s) => s.op === "delete").map((s) => s.urn.split("::").pop());
+    expect(deletes.sort()).toEqual([
+      "homelab-swarm-swarm-worker-1-join",
+      "homelab-swarm-swarm-worker-1-membership",
+      "homelab-swarm-swarm-worker-1-registration",
+      "swarm-worker-1",
+      "swarm-worker-1-ignition",
+    ]);
+    const removed = await pulumi(["up", "--yes", "--skip-preview"], { allowFail: true });
+    if (removed.code !== 0) throw new Error(`up without the worker failed:\n${removed.stdout}\n${removed.stderr}`);
+    const { "swarm-worker-1": gone, ...rest } = expected;
+    expect(gone).toBeDefined();
+    expect(await swarmNodes("swarm-manager-1")).toEqual(rest);
+    expect(await onNode("swarm-worker-1", "docker info --format '{{.Swarm.LocalNodeState}}'")).toBe("inactive");
+  } finally {
+    refreshWorkingCopy();
+  }
   const back = await pulumi(["up", "--yes", "--skip-preview"], { allowFail: true });
   if (back.code !== 0) throw new Error(`up with the worker back failed:\n${back.stdout}\n${back.stderr}`);
   expect(await swarmNodes("swarm-manager-1")).toEqual(expected);
