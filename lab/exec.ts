@@ -17,6 +17,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Stream the child's stderr to ours (long steps such as the image build). */
   inheritStderr?: boolean;
+  /** Also copy the child's stdout to our stderr as it comes (progress of long commands), still capturing it. */
+  teeStdout?: boolean;
 }
 
 export class CommandError extends Error {
@@ -45,7 +47,10 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
             child.kill("SIGKILL");
           }, opts.timeoutMs)
         : undefined;
-    child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stdout?.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      if (opts.teeStdout) process.stderr.write(d);
+    });
     child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
     child.on("error", (err) => {
       if (timer) clearTimeout(timer);

@@ -10,7 +10,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const pulumi = await labPulumi(log);
   log("pulumi up (stack lab) ...");
-  const { inventory } = await upWithLab(pulumi, log);
+  const { inventory } = await upWithLab(pulumi, log, { stream: true });
   const outputs = await pulumi(["stack", "output"]);
   process.stdout.write(outputs.stdout);
   const first = inventory.nodes[0];

@@ -118,6 +118,7 @@ export async function labPulumi(log: Log): Promise<Pulumi> {
       env,
       allowFail: opts.allowFail,
       inheritStderr: opts.stream,
+      teeStdout: opts.stream,
     });
   const exists = await run("pulumi", ["stack", "ls", "--json"], { cwd: p.project, env });
   if (!(JSON.parse(exists.stdout) as { name: string }[]).some((s) => s.name === STACK)) {
@@ -131,9 +132,13 @@ export async function labPulumi(log: Log): Promise<Pulumi> {
  * `pulumi up` while the lab boots from the Ignition files that very run writes: the same order as
  * on real Pis, where the owner flashes cards while `pulumi up` waits for SSH.
  */
-export async function upWithLab(pulumi: Pulumi, log: Log, extraArgs: string[] = []): Promise<{ up: RunResult; inventory: Inventory }> {
+export async function upWithLab(
+  pulumi: Pulumi,
+  log: Log,
+  opts: { extraArgs?: string[]; stream?: boolean } = {},
+): Promise<{ up: RunResult; inventory: Inventory }> {
   const p = stackPaths();
-  const up = pulumi(["up", "--yes", "--skip-preview", ...extraArgs], { allowFail: true });
+  const up = pulumi(["up", "--yes", "--skip-preview", ...(opts.extraArgs ?? [])], { allowFail: true, stream: opts.stream });
   let settled = false;
   void up.then(() => (settled = true));
   const { nodes } = (await import("./config")).loadLabSpec();
