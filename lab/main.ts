@@ -2,7 +2,7 @@
  * `npm run lab`, the newcomer's main job: start the lab, `pulumi up` the lab stack against it (the
  * lab boots from the Ignition files that run writes), print the outputs and how to get in.
  */
-import { labPulumi, stackPaths, upWithLab } from "./stack";
+import { labPulumi, upWithLab } from "./stack";
 
 const log = (line: string) => process.stderr.write(`[lab] ${line}\n`);
 
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
       "",
       `The lab is up (${((Date.now() - t0) / 1000).toFixed(0)} s). Try:`,
       `  ssh -i ${first.privateKeyPath} -o UserKnownHostsFile=${first.knownHostsPath} core@${first.address} docker node ls`,
-      `  (cd ${stackPaths().project} && PULUMI_BACKEND_URL=file://${stackPaths().backend} PULUMI_CONFIG_PASSPHRASE_FILE=${stackPaths().passphraseFile} pulumi preview)`,
+      "  npm run lab:pulumi -- preview     # any pulumi command against the lab stack",
       "  npm run lab:down    # remove the lab",
       "",
     ].join("\n"),

@@ -66,17 +66,25 @@ export function editStackConfig(edit: (config: Record<string, unknown>) => void)
   fs.writeFileSync(file, document.toString());
 }
 
-/** Where `pulumi` and the plugins are: $HOMELAB_PULUMI_BIN, else the last line of `npm run toolchain`. */
-export async function toolchainBin(log: Log): Promise<string> {
-  if (process.env.HOMELAB_PULUMI_BIN) return process.env.HOMELAB_PULUMI_BIN;
+/**
+ * Where `pulumi` is: $HOMELAB_PULUMI_BIN (plugins then found on PATH), else `npm run toolchain`'s
+ * last line, with the provider plugins installed into the lab's own PULUMI_HOME (so the CLI does
+ * not warn about ambient plugins on every run).
+ */
+export async function toolchainBin(log: Log): Promise<{ bin: string; pluginsInstalled: boolean }> {
+  if (process.env.HOMELAB_PULUMI_BIN) return { bin: process.env.HOMELAB_PULUMI_BIN, pluginsInstalled: false };
   log("toolchain: npm run toolchain (builds the Pulumi CLI and plugins once, then cached)");
-  const result = await run("bash", [path.join(REPO_ROOT, "toolchain", "build.sh")], { inheritStderr: true });
+  fs.mkdirSync(stackPaths().home, { recursive: true });
+  const result = await run("bash", [path.join(REPO_ROOT, "toolchain", "build.sh"), "--install-plugins"], {
+    inheritStderr: true,
+    env: { ...process.env, PULUMI_HOME: stackPaths().home },
+  });
   const lines = result.stdout.trim().split("\n");
-  return lines[lines.length - 1];
+  return { bin: lines[lines.length - 1], pluginsInstalled: true };
 }
 
 /** The offline environment every pulumi command runs with. The passphrase stays in a 0600 file. */
-export function pulumiEnv(bin: string): NodeJS.ProcessEnv {
+export function pulumiEnv(bin: string, pluginsInstalled: boolean): NodeJS.ProcessEnv {
   const p = stackPaths();
   fs.mkdirSync(p.backend, { recursive: true });
   fs.mkdirSync(p.home, { recursive: true });
@@ -97,6 +105,7 @@ export function pulumiEnv(bin: string): NodeJS.ProcessEnv {
     // `npm test` type-checks the program; the engine need not do it again on every run.
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
   };
+  if (pluginsInstalled) env.PULUMI_IGNORE_AMBIENT_PLUGINS = "true";
   delete env.PULUMI_CONFIG_PASSPHRASE;
   delete env.PULUMI_ACCESS_TOKEN;
   return env;
@@ -108,9 +117,9 @@ export interface Pulumi {
 
 /** A pulumi runner for the lab stack; creates the stack on first use. */
 export async function labPulumi(log: Log): Promise<Pulumi> {
-  const bin = await toolchainBin(log);
+  const { bin, pluginsInstalled } = await toolchainBin(log);
   refreshWorkingCopy();
-  const env = pulumiEnv(bin);
+  const env = pulumiEnv(bin, pluginsInstalled);
   const p = stackPaths();
   const pulumi: Pulumi = (args, opts = {}) =>
     run("pulumi", [...args, "--stack", STACK, "--non-interactive", "--color", "never"], {
