@@ -31,6 +31,12 @@ export function probeNodes(
   parent: pulumi.Resource,
 ): pulumi.Output<Record<string, NodeProbe>> {
   const waitSeconds = pulumi.runtime.isDryRun() ? 0 : Math.round(config.ssh.waitMinutes * 60);
+  if (waitSeconds > 0) {
+    pulumi.log.info(
+      `Reading each node's state over SSH; a node that does not answer yet is waited for up to ${config.ssh.waitMinutes} min (homelab:ssh.waitMinutes): flash and boot it now.`,
+      parent,
+    );
+  }
   const probe = scriptInvocation("probe");
   const results = config.nodes.map((node) =>
     command.local
@@ -46,5 +52,16 @@ export function probeNodes(
       .apply((r) => [node.name, parseProbe(r.stdout)] as const),
   );
   // The results hold no secret (machine IDs, swarm state); only the key that went in on stdin was one.
-  return pulumi.unsecret(pulumi.all(results).apply((entries) => Object.fromEntries(entries)));
+  return pulumi.unsecret(
+    pulumi.all(results).apply((entries) => {
+      const silent = entries.filter(([, p]) => !p.reachable).map(([name]) => name);
+      if (silent.length > 0 && waitSeconds > 0) {
+        pulumi.log.warn(
+          `${silent.join(", ")} did not answer SSH as core within ${config.ssh.waitMinutes} min. Check they are powered, on the network and flashed with this stack's Ignition (after \`pulumi destroy\` the deploy key is new: reflash). Their steps will fail.`,
+          parent,
+        );
+      }
+      return Object.fromEntries(entries);
+    }),
+  );
 }
