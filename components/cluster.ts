@@ -1,18 +1,18 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { HomelabConfig, NodeConfig } from "../config/schema";
+import { NodeConfig, SshConfig } from "../config/schema";
 import { NodeProbe, planSwarm } from "../swarm/plan";
 import { joinTokenPreamble, parseKeyValues, scriptCommandLine, scriptInvocation } from "../swarm/scripts";
 import { nodeConnection } from "./connection";
-import { probeNodes } from "./probes";
+import { Node } from "./node";
 
 export interface ClusterArgs {
-  /** The validated stack config. */
-  readonly config: HomelabConfig;
+  /** SSH settings (dial budget) from the stack config. */
+  readonly ssh: SshConfig;
+  /** The nodes, in config order (the first manager bootstraps a new swarm). */
+  readonly nodes: readonly Node[];
   /** Deploy key, OpenSSH private key form (a secret). */
   readonly privateKeyOpenssh: pulumi.Input<string>;
-  /** Resources that must exist before any node is contacted (e.g. the Ignition files). */
-  readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
 export interface JoinTokens {
@@ -31,8 +31,9 @@ const NO_PREVIOUS_OUTPUT = { addPreviousOutputInEnv: false } as const;
 
 /**
  * The Docker Swarm over SSH. The chain, and why each link:
- * 1. probe every node (an invoke: no diff when nothing changed) and pick the leader: the first
- *    manager already in a swarm, else the first manager, so a rebuilt manager-1 rejoins;
+ * 1. from every node's probe (Node.probe: an invoke, no diff when nothing changed) pick the
+ *    leader: the first manager already in a swarm, else the first manager, so a rebuilt
+ *    manager-1 rejoins;
  * 2. `init` on the leader (a no-op when it manages a swarm already);
  * 3. read join tokens on the leader (re-read whenever membership changes: the last rotation made
  *    the old ones useless);
@@ -49,21 +50,24 @@ export class Cluster extends pulumi.ComponentResource {
 
   constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("homelab:swarm:Cluster", name, {}, opts);
-    const { config } = args;
     const parent = { parent: this };
-    const probes = probeNodes(config, args.privateKeyOpenssh, this);
-    const plan = probes.apply((p) => planSwarm(config.nodes, p));
-    const leaderNode = plan.apply((p) => config.nodes.find((n) => n.name === p.leader)!);
-    const leaderConnection = nodeConnection(config.ssh, leaderNode.address, leaderNode.sshPort, args.privateKeyOpenssh);
-    const connectionOf = (node: NodeConfig) => nodeConnection(config.ssh, node.address, node.sshPort, args.privateKeyOpenssh);
-    const machineId = (node: NodeConfig) => probes.apply((p: Record<string, NodeProbe>) => p[node.name]?.machineId ?? "unreachable");
-    const membershipKey = config.nodes.map((n) => `${n.name}:${n.role}`).sort().join(",");
+    const nodes = args.nodes.map((n) => n.config);
+    const probes = pulumi
+      .all(args.nodes.map((n) => n.probe.apply((p) => [n.name, p] as const)))
+      .apply((entries) => Object.fromEntries(entries) as Record<string, NodeProbe>);
+    const plan = probes.apply((p) => planSwarm(nodes, p));
+    const leaderNode = plan.apply((p) => nodes.find((n) => n.name === p.leader)!);
+    const leaderConnection = nodeConnection(args.ssh, leaderNode.address, leaderNode.sshPort, args.privateKeyOpenssh);
+    const connectionOf = (node: NodeConfig) => nodeConnection(args.ssh, node.address, node.sshPort, args.privateKeyOpenssh);
+    const machineId = (node: NodeConfig) => probes.apply((p) => p[node.name]?.machineId ?? "unreachable");
+    const membershipKey = nodes.map((n) => `${n.name}:${n.role}`).sort().join(",");
 
     const initScript = leaderNode.address.apply((address) => scriptInvocation("init", [address]));
     const init = new command.remote.Command(
       `${name}-init`,
       { ...NO_PREVIOUS_OUTPUT, connection: leaderConnection, create: initScript.command, stdin: initScript.stdin },
-      { ...parent, dependsOn: args.dependsOn },
+      // The Ignition files first: a node cannot boot before its file exists.
+      { ...parent, dependsOn: [...args.nodes] },
     );
 
     const readTokens = scriptInvocation("join-tokens");
@@ -74,7 +78,7 @@ export class Cluster extends pulumi.ComponentResource {
     );
     const currentTokens = tokens.stdout.apply(parseKeyValues);
 
-    const memberships = config.nodes.map((node) => {
+    const memberships = nodes.map((node) => {
       const registration = new command.remote.Command(
         `${name}-${node.name}-registration`,
         { ...NO_PREVIOUS_OUTPUT, connection: leaderConnection, create: "true", delete: scriptCommandLine("remove", [node.name]) },
@@ -128,7 +132,7 @@ export class Cluster extends pulumi.ComponentResource {
         connection: leaderConnection,
         create: rotate.command,
         stdin: rotate.stdin,
-        triggers: [membershipKey, ...config.nodes.map(machineId)],
+        triggers: [membershipKey, ...nodes.map(machineId)],
         ...SECRET_OUTPUT,
       },
       { ...parent, dependsOn: memberships, additionalSecretOutputs: ["stdout"] },

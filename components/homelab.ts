@@ -34,14 +34,21 @@ export class Homelab extends pulumi.ComponentResource {
     // Ed25519: short keys in Ignition, and supported by Flatcar's sshd and @pulumi/command alike.
     const deployKey = new tls.PrivateKey(`${name}-deploy-key`, { algorithm: "ED25519" }, { parent: this });
     const deployPublicKey = deployKey.publicKeyOpenssh.apply((k) => k.trim());
+    if (!pulumi.runtime.isDryRun()) {
+      pulumi.log.info(
+        `Reading each node's state over SSH; a node that does not answer yet is waited for up to ${args.config.ssh.waitMinutes} min (homelab:ssh.waitMinutes): flash and boot it now.`,
+        this,
+      );
+    }
     const nodes = args.config.nodes.map(
-      (node) => new Node(node.name, { config: args.config, node, deployPublicKey, ignitionDir: args.ignitionDir }, { parent: this }),
+      (node) =>
+        new Node(
+          node.name,
+          { config: args.config, node, deployPublicKey, deployPrivateKey: deployKey.privateKeyOpenssh, ignitionDir: args.ignitionDir },
+          { parent: this },
+        ),
     );
-    const cluster = new Cluster(
-      `${name}-swarm`,
-      { config: args.config, privateKeyOpenssh: deployKey.privateKeyOpenssh, dependsOn: nodes },
-      { parent: this },
-    );
+    const cluster = new Cluster(`${name}-swarm`, { ssh: args.config.ssh, nodes, privateKeyOpenssh: deployKey.privateKeyOpenssh }, { parent: this });
     this.nodes = Object.fromEntries(
       nodes.map((n) => [n.name, { role: n.role, address: n.address, ignitionPath: n.ignitionPath, sshCommand: n.sshCommand }]),
     );

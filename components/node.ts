@@ -2,7 +2,9 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { HomelabConfig, NodeConfig } from "../config/schema";
 import { renderNodeIgnition, serializeIgnition } from "../ignition/node";
+import { NodeProbe } from "../swarm/plan";
 import { sshCommand } from "./connection";
+import { probeNode } from "./probes";
 
 export interface NodeArgs {
   /** The validated stack config. */
@@ -11,13 +13,16 @@ export interface NodeArgs {
   readonly node: NodeConfig;
   /** Pulumi's deploy key, OpenSSH one-line public form (e.g. "ssh-ed25519 AAAA…"). */
   readonly deployPublicKey: pulumi.Input<string>;
+  /** The same key's OpenSSH private form (a secret), to read the node's state over SSH. */
+  readonly deployPrivateKey: pulumi.Input<string>;
   /** Folder the Ignition file goes to, relative to the project (e.g. out/homelab/ignition). */
   readonly ignitionDir: string;
 }
 
 /**
- * One machine: its Ignition file on the operator's disk (to flash onto its SD card) and how to
- * reach it. The swarm membership of the node is the Cluster's business.
+ * One machine: its Ignition file on the operator's disk (to flash onto its SD card), how to reach
+ * it, and what it is now (`probe`: machine ID and swarm state, read over SSH on every run, waiting
+ * for a node that is still booting). The swarm membership of the node is the Cluster's business.
  */
 export class Node extends pulumi.ComponentResource {
   public readonly name: string;
@@ -25,6 +30,8 @@ export class Node extends pulumi.ComponentResource {
   public readonly address: string;
   public readonly ignitionPath: pulumi.Output<string>;
   public readonly sshCommand: string;
+  public readonly config: NodeConfig;
+  public readonly probe: pulumi.Output<NodeProbe>;
 
   constructor(name: string, args: NodeArgs, opts?: pulumi.ComponentResourceOptions) {
     super("homelab:swarm:Node", name, {}, opts);
@@ -45,6 +52,8 @@ export class Node extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    this.config = node;
+    this.probe = probeNode(args.config.ssh, node, args.deployPrivateKey, this);
     this.name = node.name;
     this.role = node.role;
     this.address = node.address;
