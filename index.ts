@@ -8,8 +8,12 @@ import { loadPulumiConfig } from "./config/pulumi";
 
 const { config } = loadPulumiConfig();
 const stack = pulumi.getStack();
+// This stack's own outputs from its last run: the swarm leader stays put while it is healthy, so a
+// manager coming back does not move (and re-run) every step driven from the leader.
+const lastRun = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${stack}`);
+const previousLeader = lastRun.getOutput("swarmLeader") as pulumi.Output<string | undefined>;
 // Not out/<stack>/: that is where `npm run render` and the lab write their own copies.
-const homelab = new Homelab("homelab", { config, ignitionDir: `out/stacks/${stack}/ignition` });
+const homelab = new Homelab("homelab", { config, ignitionDir: `out/stacks/${stack}/ignition`, previousLeader });
 
 /** For the operator: what runs where, and how to get in. */
 export const nodes = homelab.nodes;

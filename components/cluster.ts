@@ -13,6 +13,8 @@ export interface ClusterArgs {
   readonly nodes: readonly Node[];
   /** Deploy key, OpenSSH private key form (a secret). */
   readonly privateKeyOpenssh: pulumi.Input<string>;
+  /** The leader of the last run (the stack's own `swarmLeader` output), kept while it still manages the swarm. */
+  readonly previousLeader?: pulumi.Input<string | undefined>;
 }
 
 export interface JoinTokens {
@@ -55,7 +57,7 @@ export class Cluster extends pulumi.ComponentResource {
     const probes = pulumi
       .all(args.nodes.map((n) => n.probe.apply((p) => [n.name, p] as const)))
       .apply((entries) => Object.fromEntries(entries) as Record<string, NodeProbe>);
-    const plan = probes.apply((p) => planSwarm(nodes, p));
+    const plan = pulumi.all([probes, args.previousLeader]).apply(([p, previous]) => planSwarm(nodes, p, previous));
     const leaderNode = plan.apply((p) => nodes.find((n) => n.name === p.leader)!);
     const leaderConnection = nodeConnection(args.ssh, leaderNode.address, leaderNode.sshPort, args.privateKeyOpenssh);
     const connectionOf = (node: NodeConfig) => nodeConnection(args.ssh, node.address, node.sshPort, args.privateKeyOpenssh);

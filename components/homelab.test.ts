@@ -79,9 +79,9 @@ function value<T>(output: pulumi.Output<T>): Promise<T> {
   return new Promise((resolve) => output.apply(resolve));
 }
 
-async function build(): Promise<Homelab> {
+async function build(previousLeader?: string): Promise<Homelab> {
   resources = [];
-  const homelab = new Homelab("homelab", { config, ignitionDir: "out/homelab/ignition" });
+  const homelab = new Homelab("homelab", { config, ignitionDir: "out/homelab/ignition", previousLeader });
   await value(homelab.joinTokens);
   await new Promise((r) => setTimeout(r, 50));
   return homelab;
@@ -190,5 +190,15 @@ describe("leader choice from what the probes saw", () => {
     expect(inits[0].inputs.connection.host).toBe("192.168.99.102");
     const join = remote("swarm-manager-1-join")[0];
     expect(join.inputs.create).toBe("bash -s -- 192.168.99.102 192.168.99.101");
+  });
+
+  test("the last run's leader keeps leading while it manages the swarm", async () => {
+    probes = fresh();
+    for (const name of ["swarm-manager-1", "swarm-manager-2", "swarm-manager-3"]) {
+      probes[name] = { ...probes[name], swarmState: "active", isManager: true, clusterId: "cluster-abc" };
+    }
+    const homelab = await build("swarm-manager-2");
+    expect(await value(homelab.leader)).toBe("swarm-manager-2");
+    expect(remote("-init")[0].inputs.connection.host).toBe("192.168.99.102");
   });
 });

@@ -9,6 +9,8 @@ export interface HomelabArgs {
   readonly config: HomelabConfig;
   /** Where Ignition files go, relative to the project (e.g. out/homelab/ignition). */
   readonly ignitionDir: string;
+  /** The swarm leader of the last run, if any (see Cluster). */
+  readonly previousLeader?: pulumi.Input<string | undefined>;
 }
 
 export interface NodeSummary {
@@ -48,7 +50,7 @@ export class Homelab extends pulumi.ComponentResource {
           { parent: this },
         ),
     );
-    const cluster = new Cluster(`${name}-swarm`, { ssh: args.config.ssh, nodes, privateKeyOpenssh: deployKey.privateKeyOpenssh }, { parent: this });
+    const cluster = new Cluster(`${name}-swarm`, { ssh: args.config.ssh, nodes, privateKeyOpenssh: deployKey.privateKeyOpenssh, previousLeader: args.previousLeader }, { parent: this });
     this.nodes = Object.fromEntries(
       nodes.map((n) => [n.name, { role: n.role, address: n.address, ignitionPath: n.ignitionPath, sshCommand: n.sshCommand }]),
     );

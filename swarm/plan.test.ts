@@ -26,6 +26,13 @@ describe("planSwarm", () => {
     });
   });
 
+  test("the previous leader keeps leading while it manages the swarm, even when manager-1 is back", () => {
+    const probes = { m1: manager("c1"), m2: manager("c1"), m3: manager("c1"), w1: inactive };
+    expect(planSwarm(nodes, probes, "m2").leader).toBe("m2");
+    expect(planSwarm(nodes, { ...probes, m2: inactive }, "m2").leader).toBe("m1");
+    expect(planSwarm(nodes, probes, "gone").leader).toBe("m1");
+  });
+
   test("a worker in a swarm does not make a leader", () => {
     const worker: NodeProbe = { reachable: true, swarmState: "active", isManager: false };
     expect(planSwarm(nodes, { m1: inactive, w1: worker }).leader).toBe("m1");

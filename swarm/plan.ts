@@ -25,12 +25,18 @@ export interface SwarmPlan {
 }
 
 /**
- * Chooses the leader: the first manager (config order) that already manages a swarm, else the first
- * manager. Choosing by membership, not by name, is what makes a rebuilt manager-1 rejoin the
- * existing swarm instead of starting a second one (the seed's bug).
+ * Chooses the leader: the previous leader while it still manages the swarm (so the steps driven
+ * from it do not move, and re-run, each time another manager comes back), else the first manager
+ * (config order) that manages a swarm, else the first manager. Choosing by membership, not by
+ * name, is what makes a rebuilt manager-1 rejoin the existing swarm instead of starting a second
+ * one (the seed's bug).
  * @throws Error when managers are in different swarms: joining them would lose one cluster's state.
  */
-export function planSwarm(nodes: readonly PlannedNode[], probes: Readonly<Record<string, NodeProbe>>): SwarmPlan {
+export function planSwarm(
+  nodes: readonly PlannedNode[],
+  probes: Readonly<Record<string, NodeProbe>>,
+  previousLeader?: string,
+): SwarmPlan {
   const managers = nodes.filter((n) => n.role === "manager");
   if (managers.length === 0) throw new Error("no managers in the config");
   const active = managers.filter((m) => probes[m.name]?.isManager === true && probes[m.name]?.swarmState === "active");
@@ -41,6 +47,9 @@ export function planSwarm(nodes: readonly PlannedNode[], probes: Readonly<Record
       `managers are in different swarms (${detail}). Fix: decide which swarm to keep, run 'docker swarm leave --force' on the managers of the other, then run again.`,
     );
   }
-  if (active.length > 0) return { leader: active[0].name, newSwarm: false, clusterId: clusters[0] };
+  if (active.length > 0) {
+    const sticky = active.find((m) => m.name === previousLeader) ?? active[0];
+    return { leader: sticky.name, newSwarm: false, clusterId: clusters[0] };
+  }
   return { leader: managers[0].name, newSwarm: true };
 }

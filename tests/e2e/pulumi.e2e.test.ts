@@ -4,7 +4,7 @@
  * Not covered: real Pis and Flatcar's boot, a remote Pulumi backend, image pulls.
  */
 import * as fs from "fs";
-import { labDown } from "../../lab/lab";
+import { labDown, rebuildNode } from "../../lab/lab";
 import { Inventory } from "../../lab/lab";
 import { Pulumi, editStackConfig, labPulumi, refreshWorkingCopy, stackPaths, upWithLab } from "../../lab/stack";
 import { SshTarget, runOverSsh } from "../../swarm/ssh";
@@ -94,6 +94,23 @@ test("removing a node from the config drains it, makes it leave and removes it; 
   const back = await pulumi(["up", "--yes", "--skip-preview"], { allowFail: true });
   if (back.code !== 0) throw new Error(`up with the worker back failed:\n${back.stdout}\n${back.stderr}`);
   expect(await swarmNodes("swarm-manager-1")).toEqual(expected);
+});
+
+test("a rebuilt manager-1 rejoins the existing swarm on the next up (no second swarm), and then nothing changes", async () => {
+  const before = JSON.parse((await pulumi(["stack", "output", "--json"])).stdout);
+  await rebuildNode("swarm-manager-1");
+  const preview = JSON.parse((await pulumi(["preview", "--json"])).stdout) as { steps: { op: string; urn: string }[] };
+  const replaced = preview.steps.filter((s) => s.op === "replace").map((s) => s.urn.split("::").pop());
+  expect(replaced).toContain("homelab-swarm-swarm-manager-1-join");
+  const up = await pulumi(["up", "--yes", "--skip-preview"], { allowFail: true });
+  if (up.code !== 0) throw new Error(`up after the rebuild failed:\n${up.stdout}\n${up.stderr}`);
+  const after = JSON.parse((await pulumi(["stack", "output", "--json"])).stdout);
+  expect(after.swarmLeader).not.toBe("swarm-manager-1");
+  expect(after.swarmClusterId).toBe(before.swarmClusterId);
+  expect(await swarmNodes("swarm-manager-1")).toEqual(expected);
+  expect(await onNode("swarm-manager-1", "docker info --format '{{.Swarm.Cluster.ID}}'")).toBe(before.swarmClusterId);
+  const again = await pulumi(["up", "--yes", "--expect-no-changes"], { allowFail: true });
+  if (again.code !== 0) throw new Error(`the up after the rejoin was not a no-op:\n${again.stdout}\n${again.stderr}`);
 });
 
 test("join tokens are secret outputs and are the swarm's current (rotated) tokens", async () => {
