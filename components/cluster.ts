@@ -34,8 +34,8 @@ const NO_PREVIOUS_OUTPUT = { addPreviousOutputInEnv: false } as const;
 /**
  * The Docker Swarm over SSH. The chain, and why each link:
  * 1. from every node's probe (Node.probe: an invoke, no diff when nothing changed) pick the
- *    leader: the first manager already in a swarm, else the first manager, so a rebuilt
- *    manager-1 rejoins;
+ *    leader: the last run's leader while it manages the swarm, else the first manager already in
+ *    a swarm, else the first manager, so a rebuilt manager-1 rejoins (swarm/plan.ts);
  * 2. `init` on the leader (a no-op when it manages a swarm already);
  * 3. read join tokens on the leader (re-read whenever membership changes: the last rotation made
  *    the old ones useless);
@@ -86,16 +86,18 @@ export class Cluster extends pulumi.ComponentResource {
         { ...NO_PREVIOUS_OUTPUT, connection: leaderConnection, create: "true", delete: scriptCommandLine("remove", [node.name]) },
         { ...parent, dependsOn: [init] },
       );
-      const join = pulumi
+      // The command line holds no secret; the token travels only in stdin.
+      const joinCommandLine = leaderNode.address.apply((leader) => scriptInvocation("join", [leader, node.address]).command);
+      const joinStdin = pulumi
         .all([leaderNode.address, currentTokens])
-        .apply(([leader, t]) => scriptInvocation("join", [leader, node.address], joinTokenPreamble(node.role === "manager" ? t.manager : t.worker)));
+        .apply(([leader, t]) => scriptInvocation("join", [leader, node.address], joinTokenPreamble(node.role === "manager" ? t.manager : t.worker)).stdin);
       const joinCommand = new command.remote.Command(
         `${name}-${node.name}-join`,
         {
           ...NO_PREVIOUS_OUTPUT,
           connection: connectionOf(node),
-          create: join.command,
-          stdin: pulumi.secret(join.stdin),
+          create: joinCommandLine,
+          stdin: pulumi.secret(joinStdin),
           delete: scriptCommandLine("leave"),
           triggers: [machineId(node)],
         },
