@@ -10,7 +10,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { REPO_ROOT } from "./config";
+import { REPO_ROOT, loadLabSpec } from "./config";
 import { RunResult, run, sleep } from "./exec";
 import { Inventory, labUp } from "./lab";
 
@@ -150,7 +150,7 @@ export async function upWithLab(
   const up = pulumi(["up", "--yes", "--skip-preview", ...(opts.extraArgs ?? [])], { allowFail: true, stream: opts.stream });
   let settled = false;
   void up.then(() => (settled = true));
-  const { nodes } = (await import("./config")).loadLabSpec();
+  const { nodes } = loadLabSpec();
   const files = nodes.map((n) => path.join(p.ignitionDir, `${n.name}.ign`));
   while (!files.every((f) => fs.existsSync(f))) {
     if (settled) break;
