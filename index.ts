@@ -5,15 +5,19 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Homelab } from "./components/homelab";
 import { loadPulumiConfig } from "./config/pulumi";
+import { PreviousRun } from "./swarm/plan";
 
 const { config } = loadPulumiConfig();
 const stack = pulumi.getStack();
-// This stack's own outputs from its last run: the swarm leader stays put while it is healthy, so a
-// manager coming back does not move (and re-run) every step driven from the leader.
+// This stack's own outputs from its last run: the swarm leader stays put while it is healthy (so a
+// manager coming back does not move, and re-run, every step driven from it), and a swarm that
+// vanished is noticed and formed again.
 const lastRun = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${stack}`);
-const previousLeader = lastRun.getOutput("swarmLeader") as pulumi.Output<string | undefined>;
+const previous = pulumi
+  .all([lastRun.getOutput("swarmLeader"), lastRun.getOutput("swarmClusterId"), lastRun.getOutput("swarmReformedAfter")])
+  .apply(([leader, clusterId, reformedAfter]) => ({ leader, clusterId, reformedAfter }) as PreviousRun);
 // Not out/<stack>/: that is where `npm run render` and the lab write their own copies.
-const homelab = new Homelab("homelab", { config, ignitionDir: `out/stacks/${stack}/ignition`, previousLeader });
+const homelab = new Homelab("homelab", { config, ignitionDir: `out/stacks/${stack}/ignition`, previous });
 
 /** For the operator: what runs where, and how to get in. */
 export const nodes = homelab.nodes;
@@ -24,3 +28,5 @@ export const deployPublicKey = homelab.deployPublicKey;
 export const swarmLeader = homelab.leader;
 export const swarmClusterId = homelab.clusterId;
 export const joinTokens = homelab.joinTokens;
+/** Read back by the next run: the swarm this stack lost and formed again, if any (see swarm/plan.ts). */
+export const swarmReformedAfter = homelab.reformedAfter;

@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { NodeConfig, SshConfig } from "../config/schema";
-import { NodeProbe, planSwarm } from "../swarm/plan";
+import { NodeProbe, PreviousRun, planSwarm, reformedAfter } from "../swarm/plan";
 import { joinTokenPreamble, parseKeyValues, scriptCommandLine, scriptInvocation } from "../swarm/scripts";
 import { nodeConnection } from "./connection";
 import { Node } from "./node";
@@ -13,8 +13,8 @@ export interface ClusterArgs {
   readonly nodes: readonly Node[];
   /** Deploy key, OpenSSH private key form (a secret). */
   readonly privateKeyOpenssh: pulumi.Input<string>;
-  /** The leader of the last run (the stack's own `swarmLeader` output), kept while it still manages the swarm. */
-  readonly previousLeader?: pulumi.Input<string | undefined>;
+  /** What the stack's last run reported (its own outputs): its leader is kept while healthy, a lost swarm is re-formed. */
+  readonly previous?: pulumi.Input<PreviousRun>;
 }
 
 export interface JoinTokens {
@@ -49,6 +49,8 @@ export class Cluster extends pulumi.ComponentResource {
   public readonly leader: pulumi.Output<string>;
   public readonly clusterId: pulumi.Output<string>;
   public readonly joinTokens: pulumi.Output<JoinTokens>;
+  /** See swarm/plan.ts reformedAfter: "" until a swarm this stack formed was lost and formed again. */
+  public readonly reformedAfter: pulumi.Output<string>;
 
   constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("homelab:swarm:Cluster", name, {}, opts);
@@ -57,17 +59,24 @@ export class Cluster extends pulumi.ComponentResource {
     const probes = pulumi
       .all(args.nodes.map((n) => n.probe.apply((p) => [n.name, p] as const)))
       .apply((entries) => Object.fromEntries(entries) as Record<string, NodeProbe>);
-    const plan = pulumi.all([probes, args.previousLeader]).apply(([p, previous]) => planSwarm(nodes, p, previous));
+    const previous = pulumi.output(args.previous ?? {});
+    const plan = pulumi.all([probes, previous]).apply(([p, last]) => planSwarm(nodes, p, last.leader));
+    const epoch = pulumi.all([plan, previous]).apply(([p, last]) => reformedAfter(p, last));
     const leaderNode = plan.apply((p) => nodes.find((n) => n.name === p.leader)!);
     const leaderConnection = nodeConnection(args.ssh, leaderNode.address, leaderNode.sshPort, args.privateKeyOpenssh);
     const connectionOf = (node: NodeConfig) => nodeConnection(args.ssh, node.address, node.sshPort, args.privateKeyOpenssh);
     const machineId = (node: NodeConfig) => probes.apply((p) => p[node.name]?.machineId ?? "unreachable");
+    // Which leader, and which incarnation of it: when every node was reflashed at once (state
+    // kept), the leader's new disk needs a new swarm and new tokens although nothing else changed.
+    const leaderIncarnation = pulumi
+      .all([plan, probes, epoch])
+      .apply(([p, all, e]) => `${p.leader}:${all[p.leader]?.machineId ?? "unreachable"}${e ? `:after-${e}` : ""}`);
     const membershipKey = nodes.map((n) => `${n.name}:${n.role}`).sort().join(",");
 
     const initScript = leaderNode.address.apply((address) => scriptInvocation("init", [address]));
     const init = new command.remote.Command(
       `${name}-init`,
-      { ...NO_PREVIOUS_OUTPUT, connection: leaderConnection, create: initScript.command, stdin: initScript.stdin },
+      { ...NO_PREVIOUS_OUTPUT, connection: leaderConnection, create: initScript.command, stdin: initScript.stdin, triggers: [leaderIncarnation] },
       // The Ignition files first: a node cannot boot before its file exists.
       { ...parent, dependsOn: [...args.nodes] },
     );
@@ -75,10 +84,11 @@ export class Cluster extends pulumi.ComponentResource {
     const readTokens = scriptInvocation("join-tokens");
     const tokens = new command.remote.Command(
       `${name}-join-tokens`,
-      { ...NO_PREVIOUS_OUTPUT, connection: leaderConnection, create: readTokens.command, stdin: readTokens.stdin, triggers: [membershipKey], ...SECRET_OUTPUT },
+      { ...NO_PREVIOUS_OUTPUT, connection: leaderConnection, create: readTokens.command, stdin: readTokens.stdin, triggers: [membershipKey, leaderIncarnation], ...SECRET_OUTPUT },
       { ...parent, dependsOn: [init], additionalSecretOutputs: ["stdout"] },
     );
     const currentTokens = tokens.stdout.apply(parseKeyValues);
+    const clusterId = init.stdout.apply((out) => parseKeyValues(out).cluster_id ?? "");
 
     const memberships = nodes.map((node) => {
       const registration = new command.remote.Command(
@@ -98,8 +108,10 @@ export class Cluster extends pulumi.ComponentResource {
           connection: connectionOf(node),
           create: joinCommandLine,
           stdin: pulumi.secret(joinStdin),
-          delete: scriptCommandLine("leave"),
-          triggers: [machineId(node)],
+          // Recorded at join time: a later delete leaves only if the disk, and for a manager the
+          // swarm, are still the ones that joined (the leader may have formed a new swarm already).
+          delete: pulumi.all([machineId(node), clusterId]).apply(([id, cluster]) => scriptCommandLine("leave", cluster ? [id, cluster] : [id])),
+          triggers: [machineId(node), epoch],
         },
         {
           ...parent,
@@ -136,18 +148,19 @@ export class Cluster extends pulumi.ComponentResource {
         connection: leaderConnection,
         create: rotate.command,
         stdin: rotate.stdin,
-        triggers: [membershipKey, ...nodes.map(machineId)],
+        triggers: [membershipKey, epoch, ...nodes.map(machineId)],
         ...SECRET_OUTPUT,
       },
       { ...parent, dependsOn: memberships, additionalSecretOutputs: ["stdout"] },
     );
 
     this.leader = plan.apply((p) => p.leader);
-    this.clusterId = init.stdout.apply((out) => parseKeyValues(out).cluster_id ?? "");
+    this.reformedAfter = epoch;
+    this.clusterId = clusterId;
     this.joinTokens = pulumi.secret(rotated.stdout.apply((out) => {
       const kv = parseKeyValues(out);
       return { worker: kv.worker ?? "", manager: kv.manager ?? "" };
     }));
-    this.registerOutputs({ leader: this.leader, clusterId: this.clusterId, joinTokens: this.joinTokens });
+    this.registerOutputs({ leader: this.leader, clusterId: this.clusterId, joinTokens: this.joinTokens, reformedAfter: this.reformedAfter });
   }
 }

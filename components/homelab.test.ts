@@ -81,7 +81,7 @@ function value<T>(output: pulumi.Output<T>): Promise<T> {
 
 async function build(previousLeader?: string): Promise<Homelab> {
   resources = [];
-  const homelab = new Homelab("homelab", { config, ignitionDir: "out/homelab/ignition", previousLeader });
+  const homelab = new Homelab("homelab", { config, ignitionDir: "out/homelab/ignition", previous: { leader: previousLeader } });
   await value(homelab.joinTokens);
   await new Promise((r) => setTimeout(r, 50));
   return homelab;

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { HomelabConfig } from "../config/schema";
+import { PreviousRun } from "../swarm/plan";
 import { Cluster, JoinTokens } from "./cluster";
 import { Node } from "./node";
 
@@ -9,8 +10,8 @@ export interface HomelabArgs {
   readonly config: HomelabConfig;
   /** Where Ignition files go, relative to the project (e.g. out/homelab/ignition). */
   readonly ignitionDir: string;
-  /** The swarm leader of the last run, if any (see Cluster). */
-  readonly previousLeader?: pulumi.Input<string | undefined>;
+  /** What the stack's last run reported (see Cluster). */
+  readonly previous?: pulumi.Input<PreviousRun>;
 }
 
 export interface NodeSummary {
@@ -30,6 +31,7 @@ export class Homelab extends pulumi.ComponentResource {
   public readonly leader: pulumi.Output<string>;
   public readonly clusterId: pulumi.Output<string>;
   public readonly joinTokens: pulumi.Output<JoinTokens>;
+  public readonly reformedAfter: pulumi.Output<string>;
 
   constructor(name: string, args: HomelabArgs, opts?: pulumi.ComponentResourceOptions) {
     super("homelab:cluster:Homelab", name, {}, opts);
@@ -50,7 +52,7 @@ export class Homelab extends pulumi.ComponentResource {
           { parent: this },
         ),
     );
-    const cluster = new Cluster(`${name}-swarm`, { ssh: args.config.ssh, nodes, privateKeyOpenssh: deployKey.privateKeyOpenssh, previousLeader: args.previousLeader }, { parent: this });
+    const cluster = new Cluster(`${name}-swarm`, { ssh: args.config.ssh, nodes, privateKeyOpenssh: deployKey.privateKeyOpenssh, previous: args.previous }, { parent: this });
     this.nodes = Object.fromEntries(
       nodes.map((n) => [n.name, { role: n.role, address: n.address, ignitionPath: n.ignitionPath, sshCommand: n.sshCommand }]),
     );
@@ -58,6 +60,7 @@ export class Homelab extends pulumi.ComponentResource {
     this.leader = cluster.leader;
     this.clusterId = cluster.clusterId;
     this.joinTokens = cluster.joinTokens;
+    this.reformedAfter = cluster.reformedAfter;
     this.registerOutputs({ nodes: this.nodes, deployPublicKey, leader: this.leader, clusterId: this.clusterId, joinTokens: this.joinTokens });
   }
 }

@@ -1,4 +1,4 @@
-import { NodeProbe, PlannedNode, planSwarm } from "./plan";
+import { NodeProbe, PlannedNode, planSwarm, reformedAfter } from "./plan";
 
 const nodes: PlannedNode[] = [
   { name: "m1", role: "manager", address: "10.0.0.1" },
@@ -44,5 +44,20 @@ describe("planSwarm", () => {
 
   test("no managers: refuse", () => {
     expect(() => planSwarm([nodes[3]], {})).toThrow(/no managers/);
+  });
+});
+
+describe("reformedAfter", () => {
+  const fresh = { leader: "m1", newSwarm: true };
+  const living = { leader: "m1", newSwarm: false, clusterId: "c1" };
+  test("a first run and a living swarm keep the epoch", () => {
+    expect(reformedAfter(fresh, {})).toBe("");
+    expect(reformedAfter(living, { clusterId: "c1" })).toBe("");
+    expect(reformedAfter(living, { clusterId: "c2", reformedAfter: "c1" })).toBe("c1");
+  });
+  test("the swarm the last run formed is gone: a new epoch, once", () => {
+    expect(reformedAfter(fresh, { clusterId: "c1" })).toBe("c1");
+    const next = reformedAfter({ ...living, clusterId: "c2" }, { clusterId: "c2", reformedAfter: "c1" });
+    expect(next).toBe("c1");
   });
 });

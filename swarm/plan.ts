@@ -53,3 +53,21 @@ export function planSwarm(
   }
   return { leader: managers[0].name, newSwarm: true };
 }
+
+/** What the stack's last run reported, read back from its own outputs. */
+export interface PreviousRun {
+  readonly leader?: string;
+  readonly clusterId?: string;
+  readonly reformedAfter?: string;
+}
+
+/**
+ * The swarm's "epoch" for the step triggers: empty while the swarm this stack formed lives on; the
+ * ID of the lost swarm once no manager is in a swarm although the last run formed one (every node
+ * reflashed, or left by hand, or a failed run undid it). Changing it re-runs init, token reads and
+ * every join exactly once; it is read back from the last run, so it stays put afterwards.
+ */
+export function reformedAfter(plan: SwarmPlan, previous: PreviousRun): string {
+  if (plan.newSwarm && previous.clusterId) return previous.clusterId;
+  return previous.reformedAfter ?? "";
+}

@@ -113,6 +113,23 @@ test("a rebuilt manager-1 rejoins the existing swarm on the next up (no second s
   if (again.code !== 0) throw new Error(`the up after the rejoin was not a no-op:\n${again.stdout}\n${again.stderr}`);
 });
 
+test("every node reflashed at once with the same Ignition (state kept): up forms the swarm again", async () => {
+  await labDown({ log: () => undefined });
+  ({ inventory } = await upWithLab(pulumi, log));
+  expect(await swarmNodes("swarm-manager-2")).toEqual(expected);
+  const again = await pulumi(["up", "--yes", "--expect-no-changes"], { allowFail: true });
+  if (again.code !== 0) throw new Error(`the up after re-forming was not a no-op:\n${again.stdout}\n${again.stderr}`);
+});
+
+test("every node left the swarm by hand (same disks): up forms it again, once", async () => {
+  for (const node of inventory.nodes) await onNode(node.name, "docker swarm leave --force");
+  const up = await pulumi(["up", "--yes", "--skip-preview"], { allowFail: true });
+  if (up.code !== 0) throw new Error(`up after the swarm was lost failed:\n${up.stdout}\n${up.stderr}`);
+  expect(await swarmNodes("swarm-manager-3")).toEqual(expected);
+  const again = await pulumi(["up", "--yes", "--expect-no-changes"], { allowFail: true });
+  if (again.code !== 0) throw new Error(`the up after re-forming was not a no-op:\n${again.stdout}\n${again.stderr}`);
+});
+
 test("join tokens are secret outputs and are the swarm's current (rotated) tokens", async () => {
   const shown = JSON.parse((await pulumi(["stack", "output", "--json", "--show-secrets"])).stdout);
   expect(shown.joinTokens.worker).toMatch(/^SWMTKN-1-/);
