@@ -14,10 +14,6 @@ export function parseIpv4(text: string): number | undefined {
   return parts.reduce((acc, p) => acc * 256 + Number(p), 0);
 }
 
-export function formatIpv4(value: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".");
-}
-
 /** Parses `a.b.c.d/n`; undefined if malformed or if host bits are set (e.g. 192.168.99.5/24). */
 export function parseCidr(text: string): Ipv4Cidr | undefined {
   const match = /^([^/]+)\/(\d{1,2})$/.exec(text);

@@ -123,7 +123,3 @@ export const DEFAULTS = {
   sshPort: 22,
   availability: "active" as Availability,
 } as const;
-
-export function managers(config: HomelabConfig): NodeConfig[] {
-  return config.nodes.filter((n) => n.role === "manager");
-}

@@ -4,6 +4,7 @@ import { LabNodeSpec, LabSpec, containerName, labPaths } from "./config";
 import { RunResult, run, sleep } from "./exec";
 import { docker } from "./host";
 import { inspectContainer, nodeSpec } from "./nodes";
+import { sshArgs as swarmSshArgs } from "../swarm/ssh";
 
 export async function ensureKey(): Promise<void> {
   const p = labPaths();
@@ -18,20 +19,9 @@ export async function ensureKey(): Promise<void> {
 
 function sshArgs(node: { address: string; port?: number; sshPort?: number }, extra: string[] = []): string[] {
   const p = labPaths();
+  const target = { address: node.address, port: node.port ?? node.sshPort ?? 22, user: "core", privateKeyPath: p.privateKey, knownHostsPath: p.knownHosts };
   // ssh takes the first value given for an option: callers' options go first so they win.
-  return [
-    ...extra,
-    "-F", "/dev/null",
-    "-i", p.privateKey,
-    "-p", String(node.port ?? node.sshPort ?? 22),
-    "-o", "IdentitiesOnly=yes",
-    "-o", "BatchMode=yes",
-    "-o", "StrictHostKeyChecking=yes",
-    "-o", `UserKnownHostsFile=${p.knownHosts}`,
-    "-o", "ConnectTimeout=5",
-    "-o", "LogLevel=ERROR",
-    `core@${node.address}`,
-  ];
+  return [...extra, "-F", "/dev/null", ...swarmSshArgs(target)];
 }
 
 /** Host keys read through `docker exec` (a trusted channel), as known_hosts lines. */
