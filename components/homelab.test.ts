@@ -141,6 +141,8 @@ describe("the default config's resource graph", () => {
       expect(join.inputs.create).not.toContain("SWMTKN");
       expect(join.inputs.stdin).toContain(node.role === "manager" ? "SWMTKN-1-manager" : "SWMTKN-1-worker");
       expect(join.inputs.delete).toContain("docker swarm leave");
+      // It leaves only the membership it made: this disk, this swarm.
+      expect(join.inputs.delete).toMatch(new RegExp(`homelab-leave ${probes[node.name].machineId} cluster-abc$`));
     }
   });
 
