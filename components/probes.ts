@@ -2,21 +2,14 @@ import * as command from "@pulumi/command";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { NodeConfig, SshConfig } from "../config/schema";
-import { NodeProbe } from "../swarm/plan";
+import { NodeProbe, probeFromKeyValues } from "../swarm/plan";
 import { parseKeyValues, scriptInvocation } from "../swarm/scripts";
 
 const PROBE_OVER_SSH = path.join(__dirname, "..", "swarm", "local", "probe-over-ssh.sh");
 
 export function parseProbe(stdout: string): NodeProbe {
   const kv = parseKeyValues(stdout);
-  if (kv.reachable !== "true") return { reachable: false };
-  return {
-    reachable: true,
-    machineId: kv.machine_id,
-    swarmState: kv.swarm_state,
-    isManager: kv.is_manager === "true",
-    clusterId: kv.cluster_id || undefined,
-  };
+  return kv.reachable === "true" ? probeFromKeyValues(kv) : { reachable: false };
 }
 
 /**

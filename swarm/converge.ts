@@ -1,5 +1,5 @@
 import { Availability, Role } from "../config/schema";
-import { NodeProbe, planSwarm } from "./plan";
+import { NodeProbe, planSwarm, probeFromKeyValues } from "./plan";
 import { joinTokenPreamble, parseKeyValues, scriptInvocation } from "./scripts";
 import { SshError, SshTarget, runOverSsh } from "./ssh";
 
@@ -38,8 +38,7 @@ export async function probeNode(target: ConvergeTarget): Promise<NodeProbe> {
   const result = await runOverSsh(target, scriptInvocation("probe"));
   if (result.code === 255) return { reachable: false };
   if (result.code !== 0) throw new SshError(target, result, "probe.sh");
-  const kv = parseKeyValues(result.stdout);
-  return { reachable: true, machineId: kv.machine_id, swarmState: kv.swarm_state, isManager: kv.is_manager === "true", clusterId: kv.cluster_id || undefined };
+  return probeFromKeyValues(parseKeyValues(result.stdout));
 }
 
 /**

@@ -9,6 +9,17 @@ export interface NodeProbe {
   readonly clusterId?: string;
 }
 
+/** probe.sh's key=value output (already parsed) as a NodeProbe of a node that answered. */
+export function probeFromKeyValues(kv: Readonly<Record<string, string>>): NodeProbe {
+  return {
+    reachable: true,
+    machineId: kv.machine_id,
+    swarmState: kv.swarm_state,
+    isManager: kv.is_manager === "true",
+    clusterId: kv.cluster_id || undefined,
+  };
+}
+
 export interface PlannedNode {
   readonly name: string;
   readonly role: Role;

@@ -4,27 +4,24 @@
  * Not covered: real Pis and Flatcar's boot, a remote Pulumi backend, image pulls.
  */
 import * as fs from "fs";
-import { labDown, rebuildNode } from "../../lab/lab";
-import { Inventory } from "../../lab/lab";
+import { Inventory, labDown, rebuildNode, sshExec } from "../../lab/lab";
 import { Pulumi, editStackConfig, labPulumi, refreshWorkingCopy, stackPaths, upWithLab } from "../../lab/stack";
-import { SshTarget, runOverSsh } from "../../swarm/ssh";
+import { labTargets, swarmNodes as swarmRows } from "../../lab/swarm";
 
 const log = (line: string) => process.stderr.write(`[e2e] ${line}\n`);
 let pulumi: Pulumi;
 let inventory: Inventory;
 
 async function onNode(name: string, command: string): Promise<string> {
-  const node = inventory.nodes.find((n) => n.name === name)!;
-  const target: SshTarget = { address: node.address, port: node.port, user: node.user, privateKeyPath: node.privateKeyPath, knownHostsPath: node.knownHostsPath };
-  const result = await runOverSsh(target, { command, stdin: "" });
+  const result = await sshExec(name, command);
   if (result.code !== 0) throw new Error(`${command} on ${name}: ${result.stderr}`);
   return result.stdout.trim();
 }
 
-/** `docker node ls` as seen from a manager: hostname → "Ready manager|worker". */
+/** The swarm as a manager sees it: hostname → "Ready manager|worker". */
 async function swarmNodes(manager: string): Promise<Record<string, string>> {
-  const out = await onNode(manager, "docker node ls --format '{{.Hostname}} {{.Status}} {{if .ManagerStatus}}manager{{else}}worker{{end}}'");
-  return Object.fromEntries(out.split("\n").map((l) => { const [h, s, r] = l.split(" "); return [h, `${s} ${r}`]; }));
+  const rows = await swarmRows(labTargets(inventory).find((t) => t.name === manager)!);
+  return Object.fromEntries(rows.map((r) => [r.hostname, `${r.status} ${r.managerStatus ? "manager" : "worker"}`]));
 }
 
 const expected = {
