@@ -1,5 +1,5 @@
 import * as posixPath from "path/posix";
-import { MANAGED_PATHS, MANAGED_UNITS } from "../ignition/paths";
+import { MANAGED_PATHS, MANAGED_UNITS } from "./managed";
 import { Snippet, SnippetFile, SnippetUnit } from "./schema";
 import { IssueList, MapReader, describe } from "./reader";
 

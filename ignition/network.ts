@@ -1,5 +1,5 @@
+import { PATHS } from "../config/managed";
 import { NetworkConfig, NodeConfig } from "../config/schema";
-import { PATHS } from "./paths";
 import { IgnitionFile, IgnitionUnit, lines, textFile } from "./types";
 
 /**

@@ -3,7 +3,7 @@ import { HomelabConfig } from "../config/schema";
 import { validateConfig } from "../config/validate";
 import { DEPLOY_KEY, RawConfig, STACKS, StackName, USER_KEY, ignitionValidate, sshKeygenPair, stackConfig, stackRaw } from "../tests/fixtures";
 import { renderClusterIgnition, renderNodeIgnition, serializeIgnition } from "./node";
-import { PATHS } from "./paths";
+import { PATHS } from "../config/managed";
 import { IgnitionConfig } from "./types";
 
 const inputs = { extraAuthorizedKeys: [DEPLOY_KEY] };

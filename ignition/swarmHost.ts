@@ -1,5 +1,5 @@
+import { PATHS, UNITS } from "../config/managed";
 import { NodeConfig } from "../config/schema";
-import { PATHS } from "./paths";
 import { IgnitionFile, IgnitionLink, IgnitionUnit, lines, textFile } from "./types";
 
 /**
@@ -30,7 +30,7 @@ export function swarmKernelFiles(): IgnitionFile[] {
  */
 export function dockerAtBoot(): { unit: IgnitionUnit; link: IgnitionLink } {
   return {
-    unit: { name: "docker.service", enabled: true },
+    unit: { name: UNITS.docker, enabled: true },
     link: { path: PATHS.dockerWants, target: "/usr/lib/systemd/system/docker.service", hard: false, overwrite: true },
   };
 }

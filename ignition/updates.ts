@@ -1,5 +1,5 @@
+import { PATHS } from "../config/managed";
 import { HomelabConfig, NodeConfig } from "../config/schema";
-import { PATHS } from "./paths";
 import { IgnitionFile, lines, textFile } from "./types";
 
 const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"] as const;

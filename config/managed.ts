@@ -1,4 +1,8 @@
-/** Files and units the base Ignition config owns; snippets may not replace them (they would silently win or lose). */
+/**
+ * Files and units the base Ignition config writes. Validation refuses snippets that would replace
+ * them (a snippet would silently win or lose), so the list lives here, where both it and the
+ * renderers can read it without config/ depending on ignition/.
+ */
 
 export const PATHS = {
   hostname: "/etc/hostname",
@@ -10,6 +14,10 @@ export const PATHS = {
   dockerWants: "/etc/systemd/system/multi-user.target.wants/docker.service",
 } as const;
 
+export const UNITS = {
+  docker: "docker.service",
+} as const;
+
 export const MANAGED_PATHS: readonly string[] = Object.values(PATHS);
 
-export const MANAGED_UNITS: readonly string[] = ["docker.service"];
+export const MANAGED_UNITS: readonly string[] = Object.values(UNITS);
