@@ -7,7 +7,7 @@ export const NAMESPACE = "homelab";
 
 /**
  * Picks the `homelab:` keys out of a flat Pulumi config map ({"homelab:nodes": [...]}) and strips
- * the prefix; keys of other namespaces (providers, pulumi:) are left alone.
+ * the prefix; keys of other namespaces (providers, pulumi:) are left out.
  */
 export function homelabNamespace(flat: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};

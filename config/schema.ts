@@ -14,8 +14,9 @@ export const AVAILABILITIES: readonly Availability[] = ["active", "pause", "drai
 
 /**
  * How Flatcar's locksmithd reboots nodes after an update.
- * staggered: each node gets its own weekday window, so at most one manager reboots at a time.
- * reboot: reboot as soon as an update is staged (fine for a single node).
+ * staggered: each manager gets its own weekday window, so at most one manager reboots at a time;
+ *   workers take the days after the managers' (wrapping round the week).
+ * reboot: every node reboots in the same window (fine for a single node).
  * off: never reboot by itself (you reboot nodes by hand, one at a time).
  */
 export type RebootStrategy = "staggered" | "reboot" | "off";
@@ -46,15 +47,18 @@ export interface SshConfig {
 
 export interface UpdatesConfig {
   readonly rebootStrategy: RebootStrategy;
-  /** Start of the reboot window, `HH:MM` (staggered strategy adds a weekday per node), local time of the node (UTC). */
+  /**
+   * Start of the reboot window, `HH:MM` in the node's time zone (UTC); `Day HH:MM` (e.g. `Sun 03:00`)
+   * for a weekly window, except under the staggered strategy, which gives each node its own weekday.
+   */
   readonly windowStart: string;
-  /** Length of the reboot window as a Go duration (e.g. 1h, 90m); shorter than a day. */
+  /** Length of the reboot window as a Go duration (e.g. 1h, 90m); shorter than a day, or a week when windowStart names a day. */
   readonly windowLength: string;
   /** Flatcar release channel (default stable). */
   readonly group: UpdateGroup;
 }
 
-/** A file a snippet adds to a node (contents inline; mode as an octal string like "0644"). */
+/** A file a snippet adds to a node (contents inline; mode parsed from an octal string like "0644"). */
 export interface SnippetFile {
   readonly path: string;
   readonly contents: string;
@@ -62,7 +66,7 @@ export interface SnippetFile {
   readonly overwrite: boolean;
 }
 
-/** A systemd unit a snippet adds or changes (contents optional when only enabling or adding drop-ins). */
+/** A systemd unit a snippet adds or changes (contents optional when only enabling, masking or adding drop-ins). */
 export interface SnippetUnit {
   readonly name: string;
   readonly contents?: string;
@@ -89,7 +93,7 @@ export interface NodeConfig {
   readonly labels: Readonly<Record<string, string>>;
   /** Swarm availability (default active). */
   readonly availability: Availability;
-  /** zram swap size in MiB, or 0 for none (`zram: true` means half the RAM up to 2 GiB: good for 2 GB Pis). */
+  /** zram swap size in MiB, or 0 for none (`zram: true` means DEFAULT_ZRAM_MIB: good for 2 GB Pis). */
   readonly zramMiB: number;
   /** Extra files and units for this node, after the cluster-wide snippets. */
   readonly snippets: readonly Snippet[];
@@ -104,7 +108,7 @@ export interface HomelabConfig {
   readonly updates: UpdatesConfig;
   /** Snippets applied to every node, before the node's own. */
   readonly snippets: readonly Snippet[];
-  /** Nodes in config order; the first manager bootstraps a new swarm. */
+  /** Nodes in config order: a new swarm starts on the first manager that answers, and staggered reboot windows follow it. */
   readonly nodes: readonly NodeConfig[];
 }
 

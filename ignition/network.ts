@@ -4,8 +4,8 @@ import { IgnitionFile, IgnitionUnit, lines, textFile } from "./types";
 
 /**
  * A static networkd config. Ignition v3 has no network section, so it is a file; the `00-` prefix
- * sorts before Flatcar's DHCP fallback `zz-default.network`, and matching `en*` finds the Pi 4 NIC
- * (named enabcm6e4ei0 under UEFI/ACPI, never eth0).
+ * sorts before Flatcar's DHCP fallback `zz-default.network`, and the default match `en*` finds the
+ * Pi 4 NIC (named enabcm6e4ei0 under UEFI/ACPI, never eth0).
  */
 export function staticNetworkFile(network: NetworkConfig, node: NodeConfig, domain: string): IgnitionFile {
   const prefix = network.subnet.split("/")[1];

@@ -2,8 +2,9 @@ import { Snippet } from "../config/schema";
 import { IgnitionConfig, IgnitionUnit, textFile } from "./types";
 
 /**
- * Merges snippets after the base config: files are appended (config validation already refused
- * paths homelab owns), units with the same name are merged field by field, later snippets winning.
+ * Merges snippets after the base config: files are added, a later snippet's file replacing an earlier
+ * one with the same path (config validation already refused paths homelab owns); units with the
+ * same name are merged field by field and their drop-ins by name, later snippets winning.
  */
 export function applySnippets(base: IgnitionConfig, snippets: readonly Snippet[]): IgnitionConfig {
   const files = [...base.storage.files];

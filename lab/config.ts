@@ -22,7 +22,7 @@ export interface LabSpec {
   nodes: LabNodeSpec[];
 }
 
-/** Paths and names, all overridable by environment for parallel/CI use. */
+/** Where the lab keeps its files; HOMELAB_LAB_OUT, _STATE, _CACHE and _CONFIG move them (e.g. for CI). */
 export function labPaths() {
   const out = path.resolve(REPO_ROOT, process.env.HOMELAB_LAB_OUT ?? "out/lab");
   const state = process.env.HOMELAB_LAB_STATE ?? "/var/lib/homelab-lab";
