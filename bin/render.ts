@@ -49,7 +49,7 @@ function readKeyFile(file: string): string {
   return key;
 }
 
-export function main(argv: string[]): number {
+function main(argv: string[]): number {
   try {
     const args = parseArgs(argv);
     const { config, warnings } = loadStackConfigFile(args.configPath);
@@ -75,4 +75,4 @@ export function main(argv: string[]): number {
   }
 }
 
-if (require.main === module) process.exit(main(process.argv.slice(2)));
+process.exit(main(process.argv.slice(2)));

@@ -3,7 +3,7 @@ import * as YAML from "yaml";
 import { isPlainObject } from "./reader";
 import { ValidationResult, validateConfig } from "./validate";
 
-export const NAMESPACE = "homelab";
+const NAMESPACE = "homelab";
 
 /**
  * Picks the `homelab:` keys out of a flat Pulumi config map ({"homelab:nodes": [...]}) and strips

@@ -57,7 +57,7 @@ function editDistance(a: string, b: string): number {
 }
 
 /** "did you mean …?" for a misspelt key, or a list of what is allowed. */
-export function suggestKey(unknown: string, allowed: readonly string[]): string {
+function suggestKey(unknown: string, allowed: readonly string[]): string {
   const close = allowed
     .map((k) => ({ k, d: editDistance(unknown.toLowerCase(), k.toLowerCase()) }))
     .filter((c) => c.d <= Math.max(2, Math.floor(c.k.length / 3)))

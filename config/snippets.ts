@@ -8,12 +8,11 @@ const DROPIN_NAME = /^[A-Za-z0-9:_.@-]+\.conf$/;
 
 function parseMode(issues: IssueList, key: string, raw: unknown): number {
   if (raw === undefined || raw === null) return 0o644;
-  const text = typeof raw === "number" ? raw.toString(8) : String(raw);
-  if (!/^0?[0-7]{3,4}$/.test(text) || typeof raw === "number") {
+  if (typeof raw !== "string" || !/^0?[0-7]{3,4}$/.test(raw)) {
     issues.error(key, `${describe(raw)} is not an octal mode string. Fix: quote it, e.g. mode: "0644" (a bare 0644 in YAML is read as decimal 644).`);
     return 0o644;
   }
-  return parseInt(text, 8);
+  return parseInt(raw, 8);
 }
 
 function parseFile(issues: IssueList, key: string, value: unknown): SnippetFile | undefined {

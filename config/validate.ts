@@ -1,6 +1,6 @@
 import { parseDurationSeconds } from "./duration";
 import { cidrContains, isNetworkOrBroadcast, parseCidr, parseIpv4 } from "./net";
-import { ConfigError, ConfigIssue, IssueList, MapReader } from "./reader";
+import { ConfigError, ConfigIssue, IssueList, MapReader, isPlainObject } from "./reader";
 import { parseSnippets } from "./snippets";
 import { sshPublicKeyProblem } from "./sshKey";
 import {
@@ -111,8 +111,7 @@ function readLabels(issues: IssueList, r: MapReader): Record<string, string> {
   const labelsReader = r.map("labels");
   const raw = r.raw("labels");
   const labels: Record<string, string> = {};
-  for (const [key, value] of Object.entries(raw !== null && typeof raw === "object" && !Array.isArray(raw) ? raw : {})) {
-    labelsReader.raw(key);
+  for (const [key, value] of Object.entries(isPlainObject(raw) ? raw : {})) {
     if (!LABEL_KEY.test(key)) {
       issues.error(labelsReader.child(key), `"${key}" is not a valid label key. Fix: letters, digits, ".", "-" and "_" only, e.g. storage or homelab.volume.`);
     }
@@ -200,7 +199,7 @@ export function validateConfig(raw: Record<string, unknown>): ValidationResult {
   const updates = readUpdates(issues, root.map("updates"));
   const snippets = parseSnippets(issues, root, "snippets");
   const nodeItems = root.list("nodes", "list nodes as {name, role, address}");
-  if (root.raw("nodes") === undefined || nodeItems.length === 0) {
+  if (nodeItems.length === 0) {
     issues.error("homelab:nodes", "no nodes. Fix: list your Pis, e.g. - {name: swarm-manager-1, role: manager, address: 192.168.99.101}.");
   }
   const nodes = nodeItems.flatMap((item) => readNode(issues, item.key, item.value) ?? []);

@@ -43,7 +43,7 @@ export interface IgnitionConfig {
 }
 
 /** RFC 2397 data URL; percent-encoded so the rendered JSON stays readable in a diff. */
-export function dataUrl(text: string): string {
+function dataUrl(text: string): string {
   return `data:,${encodeURIComponent(text)}`;
 }
 

@@ -9,7 +9,7 @@ const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"] as const;
  * config order, so no two managers share a day and quorum survives updates; workers follow.
  * locksmithd has no lock without etcd, so disjoint windows are what keeps reboots apart.
  */
-export function staggeredWindowStart(config: HomelabConfig, node: NodeConfig): string {
+function staggeredWindowStart(config: HomelabConfig, node: NodeConfig): string {
   const ordered = [...config.nodes.filter((n) => n.role === "manager"), ...config.nodes.filter((n) => n.role === "worker")];
   const index = ordered.findIndex((n) => n.name === node.name);
   return `${WEEKDAYS[index % WEEKDAYS.length]} ${config.updates.windowStart}`;
