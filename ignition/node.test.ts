@@ -1,9 +1,10 @@
 import { sshPublicKeyProblem } from "../config/sshKey";
 import { HomelabConfig } from "../config/schema";
 import { validateConfig } from "../config/validate";
+import { PATHS } from "../config/managed";
+import { cidrContains, parseCidr, parseIpv4 } from "../config/net";
 import { DEPLOY_KEY, RawConfig, STACKS, StackName, USER_KEY, ignitionValidate, sshKeygenPair, stackConfig, stackRaw } from "../tests/fixtures";
 import { renderClusterIgnition, renderNodeIgnition, serializeIgnition } from "./node";
-import { PATHS } from "../config/managed";
 import { IgnitionConfig } from "./types";
 
 const inputs = { extraAuthorizedKeys: [DEPLOY_KEY] };
@@ -58,8 +59,8 @@ describe("rendered Ignition of the committed stacks", () => {
     expect(fileText(doc, "/etc/hostname")).toBe(`${name}\n`);
 
     const network = fileText(doc, PATHS.network)!;
-    const [subnetBase, prefix] = config.network.subnet.split("/");
-    expect(node.address.startsWith(subnetBase.replace(/\.0$/, "."))).toBe(true);
+    const subnet = parseCidr(config.network.subnet)!;
+    expect(cidrContains(subnet, parseIpv4(node.address)!)).toBe(true);
     expect(network).toBe(
       [
         "[Match]",
@@ -67,7 +68,7 @@ describe("rendered Ignition of the committed stacks", () => {
         "",
         "[Network]",
         "DHCP=no",
-        `Address=${node.address}/${prefix}`,
+        `Address=${node.address}/${subnet.prefix}`,
         `Gateway=${config.network.gateway}`,
         ...config.network.dns.map((d) => `DNS=${d}`),
         `Domains=${config.domain}`,

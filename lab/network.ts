@@ -1,24 +1,11 @@
 /** The lab network: an internal docker bridge for the nodes, fenced off from the host by iptables. */
+import { cidrsOverlap, networkOf, parseCidr } from "../config/net";
 import { LAB, LabSpec } from "./config";
 import { run } from "./exec";
 import { docker } from "./host";
 import { removeContainers } from "./nodes";
 
 const iptables = (args: string[]) => run("iptables", ["-w", ...args], { allowFail: true });
-
-function ipToInt(ip: string): number {
-  const parts = ip.split(".").map(Number);
-  if (parts.length !== 4 || parts.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw new Error(`bad IPv4 ${ip}`);
-  return ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0;
-}
-
-function cidrOverlaps(a: string, b: string): boolean {
-  const [ia, la] = a.split("/");
-  const [ib, lb] = b.split("/");
-  const len = Math.min(Number(la), Number(lb));
-  const mask = len === 0 ? 0 : (~0 << (32 - len)) >>> 0;
-  return ((ipToInt(ia) & mask) >>> 0) === ((ipToInt(ib) & mask) >>> 0);
-}
 
 export async function ensureNetwork(spec: LabSpec): Promise<void> {
   const insp = await docker(["network", "inspect", LAB.network, "--format", "{{json .}}"], { allowFail: true });
@@ -41,10 +28,16 @@ export async function ensureNetwork(spec: LabSpec): Promise<void> {
     await docker(["network", "rm", LAB.network]);
   }
   // A leftover interface in the same subnet silently breaks routing to the nodes: refuse.
+  const subnet = parseCidr(spec.subnet);
+  if (subnet === undefined) throw new Error(`lab subnet ${spec.subnet} is not a network in CIDR form`);
   const addrs = await run("ip", ["-o", "-4", "addr", "show"]);
   for (const line of addrs.stdout.split("\n")) {
     const m = line.match(/^\d+:\s+(\S+)\s+inet\s+(\S+)/);
-    if (m && m[1] !== LAB.bridge && cidrOverlaps(m[2], spec.subnet)) {
+    if (!m || m[1] === LAB.bridge) continue;
+    // A point-to-point address shows no prefix ("inet 10.0.0.1 peer 10.0.0.2/32"): it is one address.
+    const network = networkOf(m[2].includes("/") ? m[2] : `${m[2]}/32`);
+    if (network === undefined) throw new Error(`cannot read interface ${m[1]}'s address ${m[2]} from ip addr`);
+    if (cidrsOverlap(network, subnet)) {
       throw new Error(`interface ${m[1]} (${m[2]}) overlaps the lab subnet ${spec.subnet}: remove it first`);
     }
   }
