@@ -17,6 +17,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Stream the child's stderr to ours (long steps such as the image build). */
   inheritStderr?: boolean;
+  /** Give the child our stdout, so what it prints can be piped on (e.g. into jq); not captured, nor teed. */
+  inheritStdout?: boolean;
   /** Also copy the child's stdout to our stderr as it comes (progress of long commands), still capturing it. */
   teeStdout?: boolean;
 }
@@ -35,7 +37,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     const child = spawn(cmd, args, {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
-      stdio: ["pipe", "pipe", opts.inheritStderr ? "inherit" : "pipe"],
+      stdio: ["pipe", opts.inheritStdout ? "inherit" : "pipe", opts.inheritStderr ? "inherit" : "pipe"],
     });
     let stdout = "";
     let stderr = "";

@@ -112,7 +112,7 @@ export function pulumiEnv(bin: string, pluginsInstalled: boolean): NodeJS.Proces
 }
 
 export interface Pulumi {
-  (args: string[], opts?: { allowFail?: boolean; stream?: boolean }): Promise<RunResult>;
+  (args: string[], opts?: { allowFail?: boolean; stream?: boolean; inherit?: boolean }): Promise<RunResult>;
 }
 
 /** A pulumi runner for the lab stack; creates the stack on first use. */
@@ -126,7 +126,8 @@ export async function labPulumi(log: Log): Promise<Pulumi> {
       cwd: p.project,
       env,
       allowFail: opts.allowFail,
-      inheritStderr: opts.stream,
+      inheritStderr: opts.stream || opts.inherit,
+      inheritStdout: opts.inherit,
       teeStdout: opts.stream,
     });
   const exists = await run("pulumi", ["stack", "ls", "--json"], { cwd: p.project, env });
