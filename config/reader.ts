@@ -109,7 +109,7 @@ export class MapReader {
 
   requiredString(name: string, fix: string): string | undefined {
     const v = this.raw(name);
-    if (v === undefined || v === null || v === "") {
+    if (v === undefined || v === null || (typeof v === "string" && v.trim() === "")) {
       this.issues.error(this.child(name), `is required. Fix: ${fix}`);
       return undefined;
     }

@@ -77,6 +77,7 @@ const cases: BadCase[] = [
   { what: "missing subnet", edit: (c) => void delete c.network.subnet, key: "homelab:network.subnet", words: ["required", "192.168.99.0/24"] },
   { what: "gateway outside the subnet", edit: (c) => void (c.network.gateway = "192.168.1.1"), key: "homelab:network.gateway", words: ["outside", "192.168.99.0/24"] },
   { what: "malformed gateway", edit: (c) => void (c.network.gateway = "192.168.99"), key: "homelab:network.gateway", words: ["not an IPv4 address"] },
+  { what: "blank gateway", edit: (c) => void (c.network.gateway = "  "), key: "homelab:network.gateway", words: ["is required"] },
   { what: "gateway = network address", edit: (c) => void (c.network.gateway = "192.168.99.0"), key: "homelab:network.gateway", words: ["network or broadcast", "router"] },
   { what: "gateway = broadcast address", edit: (c) => void (c.network.gateway = "192.168.99.255"), key: "homelab:network.gateway", words: ["network or broadcast"] },
   { what: "malformed DNS server", edit: (c) => void (c.network.dns = ["192.168.99.1", "dns.quad9.net"]), key: "homelab:network.dns[1]", words: ["not an IPv4 address"] },
