@@ -4,20 +4,15 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Homelab } from "./components/homelab";
+import { readLastRun } from "./components/lastRun";
 import { loadPulumiConfig } from "./config/pulumi";
-import { PreviousRun } from "./swarm/plan";
 
 const { config } = loadPulumiConfig();
 const stack = pulumi.getStack();
-// This stack's own outputs from its last run: the swarm leader stays put while it is healthy (so a
-// manager coming back does not move, and re-run, every step driven from it), and a swarm that
-// vanished is noticed and formed again.
-const lastRun = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${stack}`);
-const previous = pulumi
-  .all([lastRun.getOutput("swarmLeader"), lastRun.getOutput("swarmClusterId"), lastRun.getOutput("swarmReformedAfter")])
-  .apply(([leader, clusterId, reformedAfter]) => ({ leader, clusterId, reformedAfter }) as PreviousRun);
 // Not out/<stack>/: that is where `npm run render` and the lab write their own copies.
-const homelab = new Homelab("homelab", { config, ignitionDir: `out/stacks/${stack}/ignition`, previous });
+// The last run's outputs: the leader stays put while healthy, a lost swarm is noticed and formed
+// again, and a node that is off keeps the incarnation it had (components/lastRun.ts).
+const homelab = new Homelab("homelab", { config, ignitionDir: `out/stacks/${stack}/ignition`, previous: readLastRun() });
 
 /** For the operator: what runs where, and how to get in. */
 export const nodes = homelab.nodes;
@@ -25,8 +20,9 @@ export const ignitionFiles = Object.fromEntries(Object.entries(homelab.nodes).ma
 export const sshCommands = Object.fromEntries(Object.entries(homelab.nodes).map(([name, n]) => [name, n.sshCommand]));
 export const deployPublicKey = homelab.deployPublicKey;
 /** For the swarm: which manager drives it, and tokens for adding a node by hand (secret, rotated after every join). */
-export const swarmLeader = homelab.leader;
-export const swarmClusterId = homelab.clusterId;
-export const joinTokens = homelab.joinTokens;
-/** Read back by the next run: the swarm this stack lost and formed again, if any (see swarm/plan.ts). */
-export const swarmReformedAfter = homelab.reformedAfter;
+export const swarmLeader = homelab.swarm.leader;
+export const swarmClusterId = homelab.swarm.clusterId;
+export const joinTokens = homelab.swarm.joinTokens;
+/** Read back by the next run (components/lastRun.ts LAST_RUN_OUTPUTS). */
+export const swarmReformedAfter = homelab.swarm.reformedAfter;
+export const swarmMembers = homelab.swarm.members;

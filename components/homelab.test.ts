@@ -1,35 +1,41 @@
 /**
- * The resource graph of the program under Pulumi mocks (no engine, no SSH). What this does not
- * cover: whether the commands work on a node (tests/lab, the e2e suite) and provider input
- * validation (the e2e suite against the real engine).
+ * The resource graph of the program under Pulumi mocks (no engine, no SSH), wiring included: the
+ * mock monitor is wrapped so each registration's options (dependsOn, deleteBeforeReplace,
+ * ignoreChanges, deletedWith, additionalSecretOutputs, aliases) are recorded as the engine would
+ * get them. What this does not cover: whether the commands work on a node and what the engine
+ * does with the options (the e2e suite, against the lab with the real engine).
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 import { loadStackConfigFile } from "../config/load";
-import { NodeProbe } from "../swarm/plan";
+import { HomelabConfig } from "../config/schema";
+import { MemberRecord, NodeProbe } from "../swarm/plan";
 
 interface Recorded {
   type: string;
   name: string;
+  urn: string;
   inputs: Record<string, any>;
+  dependencies: string[];
+  deleteBeforeReplace: boolean;
+  ignoreChanges: string[];
+  deletedWith: string;
+  additionalSecretOutputs: string[];
+  aliases: string[];
 }
 
 let resources: Recorded[] = [];
 let probes: Record<string, NodeProbe> = {};
+let lastOutputs: Record<string, unknown> = {};
 const probedStdin: string[] = [];
 
+const config = loadStackConfigFile(path.join(__dirname, "..", "Pulumi.homelab.yaml")).config;
+
 function probeStdout(address: string): string {
-  const config = loadStackConfigFile(path.join(__dirname, "..", "Pulumi.homelab.yaml")).config;
   const node = config.nodes.find((n) => n.address === address)!;
   const p = probes[node.name] ?? { reachable: false };
   if (!p.reachable) return "reachable=false\n";
-  return [
-    "reachable=true",
-    `machine_id=${p.machineId}`,
-    `swarm_state=${p.swarmState}`,
-    `is_manager=${p.isManager}`,
-    `cluster_id=${p.clusterId ?? ""}`,
-  ].join("\n");
+  return ["reachable=true", `machine_id=${p.machineId}`, `swarm_state=${p.swarmState}`, `is_manager=${p.isManager}`, `cluster_id=${p.clusterId ?? ""}`].join("\n");
 }
 
 /** A 25-character swarm node ID per join resource, as join.sh prints it. */
@@ -37,10 +43,14 @@ function nodeIdOf(resourceName: string): string {
   return resourceName.replace(/[^a-z0-9]/g, "").padEnd(25, "0").slice(-25);
 }
 
+/** Inputs that hold a secret reach the mocks wrapped as {<secret signature>: ..., value}. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const reveal = (v: any): any => (v && typeof v === "object" && SECRET_SIG in v ? v.value : v);
+const recordInputs = (inputs: Record<string, any>) => Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, reveal(v)]));
+
 pulumi.runtime.setMocks(
   {
     newResource(args: pulumi.runtime.MockResourceArgs) {
-      resources.push({ type: args.type, name: args.name, inputs: recordInputs(args.inputs) });
       const state: Record<string, unknown> = { ...args.inputs };
       if (args.type === "tls:index/privateKey:PrivateKey") {
         state.publicKeyOpenssh = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockMockMockMockMockMockMockMockMockMockMo\n";
@@ -59,49 +69,84 @@ pulumi.runtime.setMocks(
     call(args: pulumi.runtime.MockCallArgs) {
       if (args.token === "command:local:run") {
         probedStdin.push(String(args.inputs.stdin));
-        const address = String(args.inputs.command).split(" ")[2];
+        const address = String(args.inputs.command).split(" ").slice(-4)[0];
         return { ...args.inputs, stdout: probeStdout(address), stderr: "" };
       }
+      if (args.token === "pulumi:pulumi:readStackOutputs") return { name: args.inputs.name, outputs: lastOutputs, secretOutputNames: ["joinTokens"] };
       throw new Error(`unexpected invoke ${args.token}`);
     },
   },
   "homelab",
   "homelab",
   false,
+  "organization",
 );
+
+// The mock monitor hands newResource only type, name and inputs; the options are on the request.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { MockMonitor } = require("@pulumi/pulumi/runtime/mocks");
+const registerResource = MockMonitor.prototype.registerResource;
+MockMonitor.prototype.registerResource = function (req: any, callback: any) {
+  const wrapped = (err: any, response: any) => {
+    if (!err) {
+      resources.push({
+        type: req.getType(),
+        name: req.getName(),
+        urn: response.getUrn(),
+        inputs: recordInputs(pulumi.runtime.deserializeProperties(req.getObject())),
+        dependencies: req.getDependenciesList(),
+        deleteBeforeReplace: req.getDeletebeforereplace(),
+        ignoreChanges: req.getIgnorechangesList(),
+        deletedWith: req.getDeletedwith(),
+        additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+        aliases: req.getAliasesList().map((a: any) => JSON.stringify(a.toObject())),
+      });
+    }
+    callback(err, response);
+  };
+  return registerResource.call(this, req, wrapped);
+};
 
 // Imported after the mocks are set, as Pulumi's unit-testing guide requires.
 import { Homelab } from "./homelab";
-
-const config = loadStackConfigFile(path.join(__dirname, "..", "Pulumi.homelab.yaml")).config;
+import { readLastRun } from "./lastRun";
 
 function value<T>(output: pulumi.Output<T>): Promise<T> {
   return new Promise((resolve) => output.apply(resolve));
 }
 
-async function build(previousLeader?: string): Promise<Homelab> {
+async function build(previous: Record<string, unknown> = {}, stackConfig: HomelabConfig = config): Promise<Homelab> {
   resources = [];
-  const homelab = new Homelab("homelab", { config, ignitionDir: "out/homelab/ignition", previous: { leader: previousLeader } });
-  await value(homelab.joinTokens);
+  lastOutputs = previous;
+  const homelab = new Homelab("homelab", { config: stackConfig, ignitionDir: "out/homelab/ignition", previous: readLastRun() });
+  await value(homelab.swarm.joinTokens);
   await new Promise((r) => setTimeout(r, 50));
   return homelab;
 }
 
-/** Inputs that hold a secret reach the mocks wrapped as {<secret signature>: ..., value}. */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-function reveal(v: any): any {
-  if (v && typeof v === "object" && SECRET_SIG in v) return v.value;
-  return v;
-}
-function recordInputs(inputs: Record<string, any>): Record<string, any> {
-  return Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, reveal(v)]));
-}
-
 const ofType = (type: string) => resources.filter((r) => r.type === type);
-const remote = (suffix: string) => ofType("command:remote:Command").filter((r) => r.name.endsWith(suffix));
+const named = (suffix: string) => resources.filter((r) => r.name.endsWith(suffix));
+const one = (suffix: string) => {
+  const found = named(suffix);
+  if (found.length !== 1) throw new Error(`expected one resource named *${suffix}, got ${found.map((r) => r.name).join(", ") || "none"}`);
+  return found[0];
+};
+const urnOf = (suffix: string) => one(suffix).urn;
 
 const fresh = (): Record<string, NodeProbe> =>
   Object.fromEntries(config.nodes.map((n, i) => [n.name, { reachable: true, machineId: `m${i}`, swarmState: "inactive", isManager: false }]));
+const inSwarm = (): Record<string, NodeProbe> =>
+  Object.fromEntries(
+    config.nodes.map((n, i) => [n.name, { reachable: true, machineId: `m${i}`, swarmState: "active", isManager: n.role === "manager", clusterId: n.role === "manager" ? "cluster-abc" : undefined }]),
+  );
+/** The outputs a converged run left (what index.ts exports and the next run reads back). */
+const converged = (): Record<string, unknown> => ({
+  swarmLeader: "swarm-manager-1",
+  swarmClusterId: "cluster-abc",
+  swarmReformedAfter: "",
+  swarmMembers: Object.fromEntries(config.nodes.map((n, i) => [n.name, { machineId: `m${i}`, epoch: "" } satisfies MemberRecord])),
+  joinTokens: "whatever: secret outputs are never read",
+});
 
 describe("the default config's resource graph", () => {
   beforeEach(() => {
@@ -110,8 +155,8 @@ describe("the default config's resource graph", () => {
 
   test("one Node and one Ignition file per config entry, named by node name", async () => {
     await build();
-    expect(ofType("homelab:swarm:Node").map((r) => r.name).sort()).toEqual(config.nodes.map((n) => n.name).sort());
-    const files = ofType("command:local:Command");
+    expect(ofType("homelab:node:Node").map((r) => r.name).sort()).toEqual(config.nodes.map((n) => n.name).sort());
+    const files = named("-ignition");
     expect(files.map((f) => f.name).sort()).toEqual(config.nodes.map((n) => `${n.name}-ignition`).sort());
     for (const f of files) {
       const ignition = JSON.parse(f.inputs.stdin);
@@ -121,86 +166,184 @@ describe("the default config's resource graph", () => {
     }
   });
 
-  test("exactly one init, on the first manager when no manager is in a swarm", async () => {
+  test("type tokens say what they model; stacks from before keep their resources through aliases", async () => {
     await build();
-    const inits = remote("-init");
-    expect(inits).toHaveLength(1);
-    expect(inits[0].inputs.connection.host).toBe("192.168.99.101");
-    expect(inits[0].inputs.create).toBe("bash -s -- 192.168.99.101");
-    expect(inits[0].inputs.stdin).toContain("docker swarm init");
+    const aliases = (type: string) => ofType(type).flatMap((r) => r.aliases).join(" ");
+    expect(aliases("homelab:index:Homelab")).toContain("homelab:cluster:Homelab");
+    expect(aliases("homelab:node:Node")).toContain("homelab:swarm:Node");
+    expect(aliases("homelab:swarm:Swarm")).toContain("homelab:swarm:Cluster");
+    expect(urnOf("homelab-swarm-init")).toContain("homelab:swarm:Swarm$command:remote:Command");
+  });
+
+  test("exactly one init, on the first manager when no manager is in a swarm, after the Ignition files", async () => {
+    await build();
+    const init = one("-init");
+    expect(init.inputs.connection.host).toBe("192.168.99.101");
+    expect(init.inputs.create).toBe("bash -s -- 192.168.99.101");
+    expect(init.inputs.stdin).toContain("docker swarm init");
+    expect(init.inputs.triggers).toEqual(["swarm-manager-1:m0"]);
+    for (const node of config.nodes) expect(init.dependencies).toContain(urnOf(`${node.name}-ignition`));
   });
 
   test("a join per node, to the leader, with the token of the node's role, token only on stdin", async () => {
     await build();
-    const joins = remote("-join");
-    expect(joins).toHaveLength(config.nodes.length);
-    for (const node of config.nodes) {
-      const join = joins.find((j) => j.name === `homelab-swarm-${node.name}-join`)!;
+    for (const [i, node] of config.nodes.entries()) {
+      const join = one(`homelab-swarm-${node.name}-join`);
       expect(join.inputs.connection.host).toBe(node.address);
       expect(join.inputs.create).toBe(`bash -s -- 192.168.99.101 ${node.address}`);
       expect(join.inputs.create).not.toContain("SWMTKN");
       expect(join.inputs.stdin).toContain(node.role === "manager" ? "SWMTKN-1-manager" : "SWMTKN-1-worker");
       expect(join.inputs.delete).toContain("docker swarm leave");
       // It leaves only the membership it made: this disk, this swarm.
-      expect(join.inputs.delete).toMatch(new RegExp(`homelab-leave ${probes[node.name].machineId} cluster-abc$`));
+      expect(join.inputs.delete).toMatch(new RegExp(`homelab-leave m${i} cluster-abc$`));
+      // Replaced (leave first, then join) exactly when the disk or the swarm epoch is new.
+      expect(join.inputs.triggers).toEqual([`m${i}`, ""]);
+      expect(join.deleteBeforeReplace).toBe(true);
+      expect(join.ignoreChanges.sort()).toEqual(["create", "delete", "stdin"]);
+      // After its registration, the token read and its departure; deleted with its departure.
+      const departure = urnOf(`-${node.name}-departure`);
+      expect(join.dependencies).toEqual(expect.arrayContaining([urnOf(`-${node.name}-registration`), urnOf("homelab-swarm-join-tokens"), departure]));
+      expect(join.deletedWith).toBe(departure);
     }
   });
 
-  test("membership sets role, availability and labels on the leader; its delete drains", async () => {
+  test("a departure per node leaves from this machine with the key on stdin, skipping a node that does not answer", async () => {
     await build();
-    const worker = remote("swarm-worker-1-membership")[0];
+    for (const [i, node] of config.nodes.entries()) {
+      const departure = one(`-${node.name}-departure`);
+      expect(departure.type).toBe("command:local:Command");
+      expect(departure.inputs.create).toBeUndefined();
+      expect(departure.inputs.delete).toContain("over-ssh");
+      expect(departure.inputs.delete).toMatch(new RegExp(` ${node.address} 22 core 15 m${i} cluster-abc$`));
+      expect(departure.inputs.delete).not.toContain("-----BEGIN");
+      expect(departure.inputs.stdin.startsWith("-----BEGIN OPENSSH PRIVATE KEY-----")).toBe(true);
+      expect(departure.inputs.stdin).toContain("docker swarm leave");
+      expect(departure.additionalSecretOutputs).toContain("stdin");
+      expect(departure.dependencies).toContain(urnOf(`-${node.name}-registration`));
+    }
+  });
+
+  test("membership sets role, availability and sorted labels on the leader after the join; its delete drains", async () => {
+    await build();
+    const worker = one("swarm-worker-1-membership");
     expect(worker.inputs.connection.host).toBe("192.168.99.101");
     expect(worker.inputs.create).toBe(`bash -s -- swarm-worker-1 ${nodeIdOf("homelab-swarm-swarm-worker-1-join")} worker active`);
     expect(worker.inputs.delete).toContain("--availability drain");
-    expect(remote("-registration").every((r) => String(r.inputs.delete).includes("docker node rm"))).toBe(true);
+    expect(worker.dependencies).toContain(urnOf("swarm-worker-1-join"));
+    expect(named("-registration").every((r) => String(r.inputs.delete).includes("docker node rm"))).toBe(true);
+    // Labels in any config order give one command: a reordered map re-runs nothing.
+    const unsorted = { ...config, nodes: config.nodes.map((n, i) => (i === 0 ? { ...n, labels: { zone: "a", disk: "ssd", arch: "arm64" } } : n)) };
+    await build({}, unsorted);
+    expect(one("swarm-manager-1-membership").inputs.create).toMatch(/ manager active arch=arm64 disk=ssd zone=a$/);
   });
 
-  test("join tokens are secret outputs, rotated after the joins", async () => {
+  test("join tokens: read after init, secret in state and logs, rotated after every membership", async () => {
     const homelab = await build();
-    const tokens = homelab.joinTokens;
-    expect(await (tokens as any).isSecret).toBe(true);
-    expect(await value(tokens)).toEqual({ worker: "SWMTKN-1-rotatedworker", manager: "SWMTKN-1-rotatedmanager" });
-    expect(remote("-rotate-join-tokens")).toHaveLength(1);
+    expect(await (homelab.swarm.joinTokens as any).isSecret).toBe(true);
+    expect(await value(homelab.swarm.joinTokens)).toEqual({ worker: "SWMTKN-1-rotatedworker", manager: "SWMTKN-1-rotatedmanager" });
+    for (const suffix of ["homelab-swarm-join-tokens", "-rotate-join-tokens"]) {
+      const r = one(suffix);
+      expect(r.inputs.logging).toBe("none");
+      expect(r.additionalSecretOutputs).toContain("stdout");
+    }
+    expect(one("homelab-swarm-join-tokens").dependencies).toContain(urnOf("-init"));
+    expect(one("homelab-swarm-join-tokens").inputs.triggers).toEqual([config.nodes.map((n) => `${n.name}:${n.role}`).sort().join(","), "swarm-manager-1:m0"]);
+    const rotate = one("-rotate-join-tokens");
+    for (const node of config.nodes) expect(rotate.dependencies).toContain(urnOf(`-${node.name}-membership`));
+    expect(rotate.inputs.triggers[2]).toEqual(config.nodes.map((_, i) => `m${i}`));
   });
 
   test("no remote command gets its previous output (tokens) in its environment", async () => {
     await build();
-    const commands = ofType("command:remote:Command");
+    const commands = [...ofType("command:remote:Command"), ...ofType("command:local:Command").filter((c) => c.name.endsWith("-departure"))];
     expect(commands.length).toBeGreaterThan(0);
     for (const c of commands) expect(c.inputs.addPreviousOutputInEnv).toBe(false);
   });
 
-  test("the deploy key reaches the probe on stdin only, never the command line", async () => {
+  test("the deploy key reaches the probe on stdin only, never a command line", async () => {
     probedStdin.length = 0;
     await build();
     expect(probedStdin.length).toBeGreaterThanOrEqual(config.nodes.length);
     expect(probedStdin.every((s) => s.startsWith("-----BEGIN OPENSSH PRIVATE KEY-----"))).toBe(true);
-    for (const r of resources) expect(JSON.stringify(r.inputs.create ?? "")).not.toContain("PRIVATE KEY");
+    for (const r of resources) for (const field of ["create", "delete"]) expect(JSON.stringify(r.inputs[field] ?? "")).not.toContain("-----BEGIN");
+  });
+
+  test("what later components build on: leader connection after the rotation, manager addresses, nodes with labels", async () => {
+    const homelab = await build();
+    expect(homelab.swarm.managerAddresses).toEqual(config.nodes.filter((n) => n.role === "manager").map((n) => n.address));
+    expect(homelab.swarm.nodes["swarm-manager-1"].labels).toEqual(config.nodes[0].labels);
+    const connection = await value(homelab.swarm.leaderConnection);
+    expect(connection.host).toBe("192.168.99.101");
+    expect(await (homelab.swarm.leaderConnection as any).isSecret).toBe(true);
+    // It carries the rotation as a dependency: whatever uses it waits for the swarm to be formed.
+    const deps: Set<pulumi.Resource> = await (homelab.swarm.leaderConnection as any).allResources();
+    expect([...deps].map((r) => (r as any).__name)).toContain("homelab-swarm-rotate-join-tokens");
   });
 });
 
-describe("leader choice from what the probes saw", () => {
+describe("leader choice from what the probes and the last run saw", () => {
   test("a rebuilt manager-1 joins the swarm that manager-2 manages; nothing inits on manager-1", async () => {
-    probes = fresh();
-    for (const name of ["swarm-manager-2", "swarm-manager-3", "swarm-worker-1"]) {
-      probes[name] = { ...probes[name], swarmState: "active", isManager: name !== "swarm-worker-1", clusterId: name === "swarm-worker-1" ? undefined : "cluster-abc" };
-    }
-    const homelab = await build();
-    expect(await value(homelab.leader)).toBe("swarm-manager-2");
-    const inits = remote("-init");
-    expect(inits).toHaveLength(1);
-    expect(inits[0].inputs.connection.host).toBe("192.168.99.102");
-    const join = remote("swarm-manager-1-join")[0];
+    probes = inSwarm();
+    probes["swarm-manager-1"] = { reachable: true, machineId: "rebuilt", swarmState: "inactive", isManager: false };
+    const homelab = await build(converged());
+    expect(await value(homelab.swarm.leader)).toBe("swarm-manager-2");
+    expect(one("-init").inputs.connection.host).toBe("192.168.99.102");
+    const join = one("swarm-manager-1-join");
     expect(join.inputs.create).toBe("bash -s -- 192.168.99.102 192.168.99.101");
+    expect(join.inputs.triggers).toEqual(["rebuilt", ""]);
   });
 
   test("the last run's leader keeps leading while it manages the swarm", async () => {
+    probes = inSwarm();
+    const homelab = await build({ ...converged(), swarmLeader: "swarm-manager-2" });
+    expect(await value(homelab.swarm.leader)).toBe("swarm-manager-2");
+    expect(one("-init").inputs.connection.host).toBe("192.168.99.102");
+  });
+});
+
+describe("a node that is off", () => {
+  test("a worker off: its steps keep the last run's incarnation, the rest is planned as usual", async () => {
+    probes = inSwarm();
+    probes["swarm-worker-1"] = { reachable: false };
+    const before = converged();
+    await build(before);
+    const join = one("swarm-worker-1-join");
+    expect(join.inputs.triggers).toEqual(["m3", ""]);
+    expect(one("swarm-worker-1-departure").inputs.delete).toMatch(/ m3 cluster-abc$/);
+    expect(one("-rotate-join-tokens").inputs.triggers[2]).toEqual(["m0", "m1", "m2", "m3"]);
+    expect(one("homelab-swarm-join-tokens").inputs.triggers[1]).toBe("swarm-manager-1:m0");
+  });
+
+  test("the leader off: manager-2 leads, manager-1's join keeps its incarnation", async () => {
+    probes = inSwarm();
+    probes["swarm-manager-1"] = { reachable: false };
+    const homelab = await build(converged());
+    expect(await value(homelab.swarm.leader)).toBe("swarm-manager-2");
+    expect(one("swarm-manager-1-join").inputs.triggers).toEqual(["m0", ""]);
+    expect(one("swarm-manager-1-membership").inputs.connection.host).toBe("192.168.99.102");
+    expect(await value(homelab.swarm.members)).toEqual((converged().swarmMembers as Record<string, MemberRecord>));
+  });
+
+  test("a node that never joined and does not answer is still planned as joining", async () => {
     probes = fresh();
-    for (const name of ["swarm-manager-1", "swarm-manager-2", "swarm-manager-3"]) {
-      probes[name] = { ...probes[name], swarmState: "active", isManager: true, clusterId: "cluster-abc" };
-    }
-    const homelab = await build("swarm-manager-2");
-    expect(await value(homelab.leader)).toBe("swarm-manager-2");
-    expect(remote("-init")[0].inputs.connection.host).toBe("192.168.99.102");
+    probes["swarm-worker-1"] = { reachable: false };
+    await build();
+    expect(one("swarm-worker-1-join").inputs.triggers).toEqual(["not-yet-seen", ""]);
+    expect(named("-join")).toHaveLength(config.nodes.length);
+  });
+});
+
+describe("the warning about nodes that did not answer", () => {
+  test("one warning names the off node and says what happens to it", async () => {
+    const { unreachableWarning } = await import("./swarm");
+    const { planCluster } = await import("../swarm/plan");
+    const probesNow = { ...inSwarm(), "swarm-worker-1": { reachable: false } };
+    const last = converged() as any;
+    const previous = { leader: last.swarmLeader, clusterId: last.swarmClusterId, members: last.swarmMembers };
+    const warning = unreachableWarning(planCluster(config.nodes, probesNow, previous, false), 3, false);
+    expect(warning).toBe(
+      "swarm-worker-1 did not answer SSH within 3 min: its swarm steps stay as the last run left them (nothing is replaced or removed), and the next `pulumi up` after it answers converges it.",
+    );
+    expect(unreachableWarning(planCluster(config.nodes, inSwarm(), previous, false), 3, false)).toBe("");
   });
 });

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { HomelabConfig } from "../config/schema";
 import { PreviousRun } from "../swarm/plan";
-import { Cluster, JoinTokens } from "./cluster";
+import { Swarm } from "./swarm";
 import { Node } from "./node";
 
 export interface HomelabArgs {
@@ -28,13 +28,11 @@ export interface NodeSummary {
 export class Homelab extends pulumi.ComponentResource {
   public readonly nodes: Record<string, NodeSummary>;
   public readonly deployPublicKey: pulumi.Output<string>;
-  public readonly leader: pulumi.Output<string>;
-  public readonly clusterId: pulumi.Output<string>;
-  public readonly joinTokens: pulumi.Output<JoinTokens>;
-  public readonly reformedAfter: pulumi.Output<string>;
+  /** The swarm over the nodes: what the service components build on. */
+  public readonly swarm: Swarm;
 
   constructor(name: string, args: HomelabArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("homelab:cluster:Homelab", name, {}, opts);
+    super("homelab:index:Homelab", name, {}, { ...opts, aliases: [{ type: "homelab:cluster:Homelab" }, ...(opts?.aliases ?? [])] });
     // Ed25519: short keys in Ignition, and supported by Flatcar's sshd and @pulumi/command alike.
     const deployKey = new tls.PrivateKey(`${name}-deploy-key`, { algorithm: "ED25519" }, { parent: this });
     const deployPublicKey = deployKey.publicKeyOpenssh.apply((k) => k.trim());
@@ -52,15 +50,11 @@ export class Homelab extends pulumi.ComponentResource {
           { parent: this },
         ),
     );
-    const cluster = new Cluster(`${name}-swarm`, { ssh: args.config.ssh, nodes, privateKeyOpenssh: deployKey.privateKeyOpenssh, previous: args.previous }, { parent: this });
+    this.swarm = new Swarm(`${name}-swarm`, { ssh: args.config.ssh, nodes, privateKeyOpenssh: deployKey.privateKeyOpenssh, previous: args.previous }, { parent: this });
     this.nodes = Object.fromEntries(
       nodes.map((n) => [n.name, { role: n.role, address: n.address, ignitionPath: n.ignitionPath, sshCommand: n.sshCommand }]),
     );
     this.deployPublicKey = deployPublicKey;
-    this.leader = cluster.leader;
-    this.clusterId = cluster.clusterId;
-    this.joinTokens = cluster.joinTokens;
-    this.reformedAfter = cluster.reformedAfter;
-    this.registerOutputs({ nodes: this.nodes, deployPublicKey, leader: this.leader, clusterId: this.clusterId, joinTokens: this.joinTokens });
+    this.registerOutputs({ nodes: this.nodes, deployPublicKey });
   }
 }

@@ -22,7 +22,7 @@ export interface NodeArgs {
 /**
  * One machine: its Ignition file on the operator's disk (to flash onto its SD card), how to reach
  * it, and what it is now (`probe`: machine ID and swarm state, read over SSH on every run, waiting
- * for a node that is still booting). The swarm membership of the node is the Cluster's business.
+ * for a node that is still booting). The swarm membership of the node is the Swarm's business.
  */
 export class Node extends pulumi.ComponentResource {
   public readonly name: string;
@@ -34,7 +34,7 @@ export class Node extends pulumi.ComponentResource {
   public readonly probe: pulumi.Output<NodeProbe>;
 
   constructor(name: string, args: NodeArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("homelab:swarm:Node", name, {}, opts);
+    super("homelab:node:Node", name, {}, { ...opts, aliases: [{ type: "homelab:swarm:Node" }, ...(opts?.aliases ?? [])] });
     const { node } = args;
     const file = `${args.ignitionDir}/${node.name}.ign`;
     const ignition = pulumi

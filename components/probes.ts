@@ -1,11 +1,22 @@
 import * as command from "@pulumi/command";
+import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { NodeConfig, SshConfig } from "../config/schema";
 import { NodeProbe, probeFromKeyValues } from "../swarm/plan";
-import { parseKeyValues, scriptInvocation } from "../swarm/scripts";
+import { parseKeyValues, scriptInvocation, shellQuote } from "../swarm/scripts";
 
-const PROBE_OVER_SSH = path.join(__dirname, "..", "swarm", "local", "probe-over-ssh.sh");
+const OVER_SSH = fs.readFileSync(path.join(__dirname, "..", "swarm", "local", "over-ssh.sh"), "utf8");
+
+/**
+ * A command line that runs a node script from this machine over SSH (swarm/local/over-ssh.sh,
+ * its text inline, so a command stored in the state does not depend on where the project is):
+ * stdin must carry the deploy key, then the script. A node that does not answer within
+ * waitSeconds gives `reachable=false` and exit 0.
+ */
+export function overSshCommandLine(node: Pick<NodeConfig, "address" | "sshPort">, waitSeconds: number, args: readonly string[] = []): string {
+  return ["bash", "-c", shellQuote(OVER_SSH), "over-ssh", node.address, String(node.sshPort), "core", String(waitSeconds), ...args].join(" ");
+}
 
 export function parseProbe(stdout: string): NodeProbe {
   const kv = parseKeyValues(stdout);
@@ -29,23 +40,15 @@ export function probeNode(
   const result = command.local
     .runOutput(
       {
-        command: `bash '${PROBE_OVER_SSH}' ${node.address} ${node.sshPort} core ${waitSeconds}`,
+        command: overSshCommandLine(node, waitSeconds),
         stdin: pulumi.interpolate`${privateKeyOpenssh}\n${probe.stdin}`,
         logging: "none",
         addPreviousOutputInEnv: false,
       },
       { parent },
     )
-    .apply((r) => {
-      const parsed = parseProbe(r.stdout);
-      if (!parsed.reachable && waitSeconds > 0) {
-        pulumi.log.warn(
-          `${node.name} did not answer SSH as core within ${ssh.waitMinutes} min. Check it is powered, on the network and flashed with this stack's Ignition (after \`pulumi destroy\` the deploy key is new: reflash). Its steps will fail.`,
-          parent,
-        );
-      }
-      return parsed;
-    });
+    // A node that did not answer is the Swarm's to report, in one warning for the whole run.
+    .apply((r) => parseProbe(r.stdout));
   // The result holds no secret (machine ID, swarm state); only the key that went in on stdin was one.
   return pulumi.unsecret(result);
 }

@@ -4,7 +4,6 @@ import { LabNodeSpec, LabSpec, containerName, labPaths } from "./config";
 import { RunResult, run, sleep } from "./exec";
 import { docker } from "./host";
 import { inspectContainer, nodeSpec } from "./nodes";
-import { sshArgs as swarmSshArgs } from "../swarm/ssh";
 
 export async function ensureKey(): Promise<void> {
   const p = labPaths();
@@ -17,11 +16,23 @@ export async function ensureKey(): Promise<void> {
   fs.chmodSync(p.privateKey, 0o600);
 }
 
+/** OpenSSH client arguments to reach a lab node as core with the lab key, its host key checked. */
 function sshArgs(node: { address: string; port?: number; sshPort?: number }, extra: string[] = []): string[] {
   const p = labPaths();
-  const target = { address: node.address, port: node.port ?? node.sshPort ?? 22, user: "core", privateKeyPath: p.privateKey, knownHostsPath: p.knownHosts };
   // ssh takes the first value given for an option: callers' options go first so they win.
-  return [...extra, "-F", "/dev/null", ...swarmSshArgs(target)];
+  return [
+    ...extra,
+    "-F", "/dev/null",
+    "-i", p.privateKey,
+    "-p", String(node.port ?? node.sshPort ?? 22),
+    "-o", "BatchMode=yes",
+    "-o", "IdentitiesOnly=yes",
+    "-o", "ConnectTimeout=5",
+    "-o", "LogLevel=ERROR",
+    "-o", "StrictHostKeyChecking=yes",
+    "-o", `UserKnownHostsFile=${p.knownHosts}`,
+    `core@${node.address}`,
+  ];
 }
 
 /** Host keys read through `docker exec` (a trusted channel), as known_hosts lines. */

@@ -1,34 +1,23 @@
 /**
- * Swarm helpers for the lab's tests and benchmark: converge targets from the inventory, list the
- * swarm as a manager sees it, and reset the nodes (every node leaves its swarm).
+ * Swarm helpers for the lab's tests and benchmarks: list the swarm as a manager sees it, wait for
+ * it to be Ready, and reset the nodes (every node leaves its swarm). They only observe or undo;
+ * forming the swarm is the Pulumi program's job (lab/stack.ts runs it).
  */
 import * as fs from "fs";
 import * as path from "path";
-import { loadLabSpec } from "./config";
 import { sleep } from "./exec";
 import { Inventory, readInventory, sshExec } from "./lab";
-import { ConvergeTarget } from "../swarm/converge";
-import { runOverSsh } from "../swarm/ssh";
-import { scriptInvocation } from "../swarm/scripts";
 
-/** The converge runner's targets for the lab nodes: inventory (SSH) plus role/labels/availability from the config. */
-export function labTargets(inv: Inventory = readInventory()): ConvergeTarget[] {
-  const spec = loadLabSpec();
-  return inv.nodes.map((n) => {
-    const s = spec.nodes.find((x) => x.name === n.name);
-    if (!s) throw new Error(`inventory node ${n.name} is not in ${spec.configPath}`);
-    return {
-      name: n.name,
-      role: n.role,
-      address: n.address,
-      port: n.port,
-      user: n.user,
-      privateKeyPath: n.privateKeyPath,
-      knownHostsPath: n.knownHostsPath,
-      labels: s.labels,
-      availability: s.availability,
-    };
-  });
+/** A lab node by name and address, as the inventory lists it. */
+export interface LabTarget {
+  readonly name: string;
+  readonly role: string;
+  readonly address: string;
+  readonly port: number;
+}
+
+export function labTargets(inv: Inventory = readInventory()): LabTarget[] {
+  return inv.nodes.map((n) => ({ name: n.name, role: n.role, address: n.address, port: n.port }));
 }
 
 export interface SwarmNodeRow {
@@ -42,7 +31,7 @@ export interface SwarmNodeRow {
 }
 
 /** `docker node ls` on a manager (lab/node-scripts/swarm-nodes.sh over SSH). */
-export async function swarmNodes(manager: ConvergeTarget): Promise<SwarmNodeRow[]> {
+export async function swarmNodes(manager: LabTarget): Promise<SwarmNodeRow[]> {
   const script = fs.readFileSync(path.join(__dirname, "node-scripts", "swarm-nodes.sh"), "utf8");
   const r = await sshExec(manager, "bash -s", { input: script, timeoutMs: 30000 });
   if (r.code !== 0) throw new Error(`swarm-nodes.sh on ${manager.name}: exit ${r.code}: ${r.stderr.trim()}`);
@@ -59,7 +48,7 @@ export async function swarmNodes(manager: ConvergeTarget): Promise<SwarmNodeRow[
  * Waits until the swarm, as `manager` sees it, has exactly `names`, all Ready (managers also
  * Leader/Reachable in raft).
  */
-export async function waitAllReady(manager: ConvergeTarget, names: string[], timeoutMs = 120000): Promise<SwarmNodeRow[]> {
+export async function waitAllReady(manager: LabTarget, names: string[], timeoutMs = 120000): Promise<SwarmNodeRow[]> {
   const deadline = Date.now() + timeoutMs;
   let last: SwarmNodeRow[] | string = "";
   while (Date.now() < deadline) {
@@ -80,13 +69,13 @@ export async function waitAllReady(manager: ConvergeTarget, names: string[], tim
   throw new Error(`swarm not all Ready after ${timeoutMs / 1000} s: ${JSON.stringify(last)}`);
 }
 
-/** Makes every node leave its swarm (workers first), so the next converge starts a new one. */
-export async function leaveSwarm(targets: readonly ConvergeTarget[]): Promise<void> {
+/** Makes every node leave its swarm (workers first), as if reflashed, so the next `pulumi up` forms a new one. */
+export async function leaveSwarm(targets: readonly LabTarget[]): Promise<void> {
   for (const group of [targets.filter((t) => t.role !== "manager"), targets.filter((t) => t.role === "manager")]) {
     await Promise.all(
       group.map(async (t) => {
-        const r = await runOverSsh(t, scriptInvocation("leave"));
-        if (r.code !== 0) throw new Error(`leave.sh on ${t.name}: exit ${r.code}: ${r.stderr.trim()}`);
+        const r = await sshExec(t, "docker swarm leave --force >/dev/null 2>&1 || docker info --format '{{.Swarm.LocalNodeState}}' | grep -qx inactive");
+        if (r.code !== 0) throw new Error(`leaving the swarm on ${t.name}: exit ${r.code}: ${r.stderr.trim()}`);
       }),
     );
   }
@@ -96,7 +85,7 @@ export async function leaveSwarm(targets: readonly ConvergeTarget[]): Promise<vo
  * Waits until `manager` sees swarm node `id` as Down. A rebuilt Pi is off for minutes, so by the
  * time it is back its old entry is Down; a lab rebuild takes 2 s, faster than the swarm notices.
  */
-export async function waitNodeDown(manager: ConvergeTarget, id: string, timeoutMs = 60000): Promise<void> {
+export async function waitNodeDown(manager: LabTarget, id: string, timeoutMs = 60000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const row = (await swarmNodes(manager).catch(() => [])).find((r) => r.id === id);

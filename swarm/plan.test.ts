@@ -1,4 +1,4 @@
-import { NodeProbe, PlannedNode, planSwarm, reformedAfter } from "./plan";
+import { NOT_YET_SEEN, NodeProbe, PlannedNode, labelArguments, planCluster, planSwarm, reformedAfter } from "./plan";
 
 const nodes: PlannedNode[] = [
   { name: "m1", role: "manager", address: "10.0.0.1" },
@@ -59,5 +59,74 @@ describe("reformedAfter", () => {
     expect(reformedAfter(fresh, { clusterId: "c1" })).toBe("c1");
     const next = reformedAfter({ ...living, clusterId: "c2" }, { clusterId: "c2", reformedAfter: "c1" });
     expect(next).toBe("c1");
+  });
+});
+
+describe("planCluster", () => {
+  const present = (machineId: string, clusterId?: string): NodeProbe => ({ reachable: true, machineId, swarmState: clusterId ? "active" : "inactive", isManager: clusterId !== undefined, clusterId });
+  const worker = (machineId: string): NodeProbe => ({ reachable: true, machineId, swarmState: "active", isManager: false });
+  const off: NodeProbe = { reachable: false };
+  const converged = { leader: "m1", clusterId: "c1", reformedAfter: "", members: { m1: { machineId: "a", epoch: "" }, m2: { machineId: "b", epoch: "" }, m3: { machineId: "c", epoch: "" }, w1: { machineId: "d", epoch: "" } } };
+  const living = { m1: present("a", "c1"), m2: present("b", "c1"), m3: present("c", "c1"), w1: worker("d") };
+
+  test("every node answering: each is keyed on what it is now", () => {
+    const plan = planCluster(nodes, living, converged, false);
+    expect(plan.leader).toBe("m1");
+    expect(plan.unreachable).toEqual([]);
+    expect(Object.values(plan.members).map((m) => [m.name, m.status, m.record.machineId])).toEqual([
+      ["m1", "present", "a"],
+      ["m2", "present", "b"],
+      ["m3", "present", "c"],
+      ["w1", "present", "d"],
+    ]);
+    expect(plan.leaderIncarnation).toBe("m1:a");
+    expect(plan.membershipKey).toBe("m1:manager,m2:manager,m3:manager,w1:worker");
+  });
+
+  test("a worker off keeps the incarnation the last run recorded", () => {
+    const plan = planCluster(nodes, { ...living, w1: off }, converged, false);
+    expect(plan.members.w1).toEqual({ name: "w1", status: "off", record: { machineId: "d", epoch: "" } });
+    expect(plan.unreachable).toEqual(["w1"]);
+    expect(plan.swarmUnreachable).toBe(false);
+  });
+
+  test("the leader off: the next manager in the swarm leads, the old leader keeps its record", () => {
+    const plan = planCluster(nodes, { ...living, m1: off }, converged, false);
+    expect(plan.leader).toBe("m2");
+    expect(plan.newSwarm).toBe(false);
+    expect(plan.epoch).toBe("");
+    expect(plan.members.m1.status).toBe("off");
+    expect(plan.leaderIncarnation).toBe("m2:b");
+  });
+
+  test("no manager of the swarm answers: nothing moves, no second swarm", () => {
+    const plan = planCluster(nodes, { m1: off, m2: off, m3: off, w1: worker("d") }, converged, false);
+    expect(plan.swarmUnreachable).toBe(true);
+    expect(plan.leader).toBe("m1");
+    expect(plan.epoch).toBe("");
+    expect(Object.values(plan.members).every((m) => m.status === "off")).toBe(true);
+    expect(plan.leaderIncarnation).toBe("m1:a");
+  });
+
+  test("a node never seen: planned as joining in a preview; in an up, no manager at all is an error with the fix", () => {
+    const plan = planCluster(nodes, {}, {}, true);
+    expect(plan.members.m1).toEqual({ name: "m1", status: "expected", record: { machineId: NOT_YET_SEEN, epoch: "" } });
+    expect(() => planCluster(nodes, {}, {}, false)).toThrow(/no manager answered SSH \(m1, m2, m3\).*Fix: check they are powered/);
+  });
+
+  test("a lost swarm (every manager answers, none in a swarm) is formed again in a new epoch", () => {
+    const reflashed = { m1: present("a2"), m2: present("b2"), m3: present("c2"), w1: present("d2") };
+    const plan = planCluster(nodes, reflashed, converged, false);
+    expect(plan.newSwarm).toBe(true);
+    expect(plan.epoch).toBe("c1");
+    expect(plan.members.w1.record).toEqual({ machineId: "d2", epoch: "c1" });
+    expect(plan.leaderIncarnation).toBe("m1:a2:after-c1");
+  });
+});
+
+describe("labelArguments", () => {
+  test("sorted key=value pairs, whatever the config order", () => {
+    expect(labelArguments({ zone: "a", disk: "ssd" })).toEqual(["disk=ssd", "zone=a"]);
+    expect(labelArguments({})).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { Role } from "../config/schema";
+import { Availability, Role } from "../config/schema";
 
 /** What probe.sh saw on a node; `reachable: false` when SSH did not answer (not booted yet, or down). */
 export interface NodeProbe {
@@ -24,6 +24,27 @@ export interface PlannedNode {
   readonly name: string;
   readonly role: Role;
   readonly address: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly availability?: Availability;
+}
+
+/**
+ * Which incarnation of a node the swarm steps are keyed on: its disk (machine ID) and the swarm
+ * epoch it joined in. A new value replaces the node's join (it was reflashed, or the swarm was
+ * formed anew); an unchanged one leaves every step of the node as it is.
+ */
+export interface MemberRecord {
+  readonly machineId: string;
+  readonly epoch: string;
+}
+
+/** What the stack's last run reported, read back from its own outputs. */
+export interface PreviousRun {
+  readonly leader?: string;
+  readonly clusterId?: string;
+  readonly reformedAfter?: string;
+  /** Per node, the incarnation its steps were keyed on (absent in state written before it existed). */
+  readonly members?: Readonly<Record<string, MemberRecord>>;
 }
 
 export interface SwarmPlan {
@@ -35,12 +56,14 @@ export interface SwarmPlan {
   readonly clusterId?: string;
 }
 
+const isActiveManager = (p: NodeProbe | undefined) => p?.isManager === true && p.swarmState === "active";
+
 /**
  * Chooses the leader: the previous leader while it still manages the swarm (so the steps driven
  * from it do not move, and re-run, each time another manager comes back), else the first manager
- * (config order) that manages a swarm, else the first manager. Choosing by membership, not by
- * name, is what makes a rebuilt manager-1 rejoin the existing swarm instead of starting a second
- * one (the seed's bug).
+ * (config order) that manages a swarm, else the first manager that answered (the first manager
+ * when none did). Choosing by membership, not by name, is what makes a rebuilt manager-1 rejoin
+ * the existing swarm instead of starting a second one (the seed's bug).
  * @throws Error when managers are in different swarms: joining them would lose one cluster's state.
  */
 export function planSwarm(
@@ -50,7 +73,7 @@ export function planSwarm(
 ): SwarmPlan {
   const managers = nodes.filter((n) => n.role === "manager");
   if (managers.length === 0) throw new Error("no managers in the config");
-  const active = managers.filter((m) => probes[m.name]?.isManager === true && probes[m.name]?.swarmState === "active");
+  const active = managers.filter((m) => isActiveManager(probes[m.name]));
   const clusters = [...new Set(active.map((m) => probes[m.name].clusterId ?? ""))];
   if (clusters.length > 1) {
     const detail = active.map((m) => `${m.name} in ${probes[m.name].clusterId}`).join(", ");
@@ -62,14 +85,8 @@ export function planSwarm(
     const sticky = active.find((m) => m.name === previousLeader) ?? active[0];
     return { leader: sticky.name, newSwarm: false, clusterId: clusters[0] };
   }
-  return { leader: managers[0].name, newSwarm: true };
-}
-
-/** What the stack's last run reported, read back from its own outputs. */
-export interface PreviousRun {
-  readonly leader?: string;
-  readonly clusterId?: string;
-  readonly reformedAfter?: string;
+  const first = managers.find((m) => probes[m.name]?.reachable) ?? managers[0];
+  return { leader: first.name, newSwarm: true };
 }
 
 /**
@@ -81,4 +98,96 @@ export interface PreviousRun {
 export function reformedAfter(plan: SwarmPlan, previous: PreviousRun): string {
   if (plan.newSwarm && previous.clusterId) return previous.clusterId;
   return previous.reformedAfter ?? "";
+}
+
+/** How one node takes part in this run. */
+export type NodeStatus =
+  /** It answered: its steps are keyed on what it is now. */
+  | "present"
+  /** It did not answer but joined before: its steps stand exactly as the last run left them. */
+  | "off"
+  /** It never joined and has not answered yet: planned as joining (up waits for it to boot). */
+  | "expected";
+
+export interface MemberPlan {
+  readonly name: string;
+  readonly status: NodeStatus;
+  /** The incarnation its steps are keyed on. */
+  readonly record: MemberRecord;
+}
+
+export interface ClusterPlan extends SwarmPlan {
+  readonly epoch: string;
+  /** `leader:machineId[:after-epoch]`: a new value re-runs init and the token read. */
+  readonly leaderIncarnation: string;
+  /** The members (name:role), sorted: a new value means a node joins or leaves, so tokens are read afresh. */
+  readonly membershipKey: string;
+  readonly members: Readonly<Record<string, MemberPlan>>;
+  /** Nodes that did not answer: named in one warning. */
+  readonly unreachable: readonly string[];
+  /** True when no manager of the swarm answered although the last run formed one: nothing is changed. */
+  readonly swarmUnreachable: boolean;
+}
+
+/** Machine ID shown in a preview for a node that has not answered yet. */
+export const NOT_YET_SEEN = "not-yet-seen";
+
+/**
+ * The whole run's plan from the probes and the last run's outputs. A node that is off keeps the
+ * incarnation the last run recorded, so nothing of it is replaced or deleted (its delete would
+ * dial a dead host); one that never joined is planned as joining. When no
+ * manager of the existing swarm answers, every node keeps its record and the leader stays: the
+ * run then changes nothing rather than forming a second swarm next to the one that is off.
+ * @param expectBoot true in a preview, where probes do not wait for booting nodes.
+ * @throws Error in an up when no manager answered and there is no swarm to keep, with the fix.
+ */
+export function planCluster(
+  nodes: readonly PlannedNode[],
+  probes: Readonly<Record<string, NodeProbe>>,
+  previous: PreviousRun,
+  expectBoot: boolean,
+): ClusterPlan {
+  const unreachable = nodes.filter((n) => !probes[n.name]?.reachable).map((n) => n.name);
+  const previousMembers = previous.members ?? {};
+  const managers = nodes.filter((n) => n.role === "manager");
+  const swarmUnreachable =
+    previous.clusterId !== undefined &&
+    previous.clusterId !== "" &&
+    !managers.some((m) => isActiveManager(probes[m.name])) &&
+    managers.some((m) => !probes[m.name]?.reachable && previousMembers[m.name] !== undefined);
+  const base: SwarmPlan = swarmUnreachable
+    ? { leader: previous.leader && managers.some((m) => m.name === previous.leader) ? previous.leader : managers[0].name, newSwarm: false, clusterId: previous.clusterId }
+    : planSwarm(nodes, probes, previous.leader);
+  const epoch = swarmUnreachable ? previous.reformedAfter ?? "" : reformedAfter(base, previous);
+
+  const members: Record<string, MemberPlan> = {};
+  for (const node of nodes) {
+    const probe = probes[node.name];
+    const last = previousMembers[node.name];
+    if (probe?.reachable && !swarmUnreachable) {
+      members[node.name] = { name: node.name, status: "present", record: { machineId: probe.machineId ?? "", epoch } };
+    } else if (last) {
+      members[node.name] = { name: node.name, status: "off", record: last };
+    } else {
+      members[node.name] = { name: node.name, status: "expected", record: { machineId: probe?.machineId ?? NOT_YET_SEEN, epoch } };
+    }
+  }
+  if (!expectBoot && members[base.leader].status === "expected" && !probes[base.leader]?.reachable) {
+    throw new Error(
+      `no manager answered SSH (${managers.map((m) => m.name).join(", ")}), so there is no node to form the swarm on. Fix: check they are powered, on the network and flashed with this stack's Ignition (after \`pulumi destroy\` the deploy key is new: reflash), then run \`pulumi up\` again.`,
+    );
+  }
+  const leaderIncarnation = `${base.leader}:${members[base.leader].record.machineId}${epoch ? `:after-${epoch}` : ""}`;
+  const membershipKey = nodes
+    .map((n) => `${n.name}:${n.role}`)
+    .sort()
+    .join(",");
+  return { ...base, epoch, leaderIncarnation, membershipKey, members, unreachable, swarmUnreachable };
+}
+
+/** Labels as `key=value` arguments, sorted so a reordered config map changes no command. */
+export function labelArguments(labels: Readonly<Record<string, string>>): string[] {
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .sort();
 }

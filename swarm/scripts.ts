@@ -38,8 +38,12 @@ export function scriptInvocation(name: NodeScript, args: readonly string[] = [],
  */
 export function scriptCommandLine(name: NodeScript, args: readonly string[] = []): string {
   const { command, stdin } = scriptInvocation(name, args);
-  const quoted = `'${stdin.replace(/'/g, `'\\''`)}'`;
-  return `bash -c ${quoted} homelab-${name} ${command.split(" ").slice(3).join(" ")}`.trimEnd();
+  return `bash -c ${shellQuote(stdin)} homelab-${name} ${command.split(" ").slice(3).join(" ")}`.trimEnd();
+}
+
+/** One single-quoted shell word holding `text` as it is. */
+export function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 /** The preamble that hands join.sh its token. */

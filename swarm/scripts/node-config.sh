@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # Usage: node-config.sh NODE NODE_ID ROLE AVAILABILITY [LABEL=VALUE ...]
-# Run on a manager: waits until NODE_ID (what join.sh printed on NODE) is Ready, then sets its role,
-# availability and labels to exactly what the config says, and removes every other entry with
-# NODE's hostname: those are earlier incarnations of a rebuilt Pi. Their old entries would still
+# Run on a manager: waits until NODE_ID (what join.sh printed on NODE) is Ready (or Down: the node is
+# off), then sets its role, availability and labels to exactly what the config says, and removes
+# every other entry with NODE's hostname: those are earlier incarnations of a rebuilt Pi. Their old entries would still
 # count towards manager quorum, and right after a fast rebuild the swarm may even think they are
 # Ready, so they are told apart by ID, never by status.
 node=${1:?usage: node-config.sh NODE NODE_ID ROLE AVAILABILITY [LABEL=VALUE ...]}
@@ -14,12 +14,17 @@ shift 4
 wait_for_docker
 is_manager || die "$(hostname) is not a swarm manager"
 
+# Ready after a join; down when the node is off (its labels and role can be set all the same). Any
+# other state (unknown right after a leader change, or just after joining) is waited out.
+state() { docker node inspect --format '{{.Status.State}}' "$ready_id" 2>/dev/null || true; }
 for _ in $(seq 1 120); do
-  [ "$(docker node inspect --format '{{.Status.State}}' "$ready_id" 2>/dev/null)" = ready ] && break
+  case "$(state)" in ready | down) break ;; esac
   sleep 0.5
 done
-[ "$(docker node inspect --format '{{.Status.State}}' "$ready_id" 2>/dev/null)" = ready ] ||
-  die "node $node ($ready_id) is not Ready in the swarm after 60 s; check 'docker node ls' and the node's docker"
+case "$(state)" in
+  ready | down) ;;
+  *) die "node $node ($ready_id) is '$(state)' in the swarm after 60 s, neither ready nor down; check 'docker node ls' and the node's docker" ;;
+esac
 
 for stale in $(docker node ls --format '{{.ID}} {{.Hostname}}' | awk -v n="$node" -v id="$ready_id" '$2 == n && $1 != id { print $1 }'); do
   log "removing stale swarm entry $stale of $node"

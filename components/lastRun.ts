@@ -1,0 +1,55 @@
+import * as pulumi from "@pulumi/pulumi";
+import { MemberRecord, PreviousRun } from "../swarm/plan";
+
+/** The engine's built-in invoke behind StackReference; an invoke is not a resource, so it shows no diff. */
+const READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs";
+
+/** The stack outputs the next run reads back (index.ts exports them under these names). */
+export const LAST_RUN_OUTPUTS = {
+  leader: "swarmLeader",
+  clusterId: "swarmClusterId",
+  reformedAfter: "swarmReformedAfter",
+  members: "swarmMembers",
+} as const;
+
+interface StackOutputs {
+  readonly outputs?: Record<string, unknown>;
+  readonly secretOutputNames?: readonly string[];
+}
+
+const text = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
+
+function members(v: unknown): Record<string, MemberRecord> | undefined {
+  if (!v || typeof v !== "object") return undefined;
+  const out: Record<string, MemberRecord> = {};
+  for (const [name, record] of Object.entries(v as Record<string, unknown>)) {
+    const r = record as Partial<MemberRecord> | undefined;
+    if (typeof r?.machineId === "string" && typeof r.epoch === "string") out[name] = { machineId: r.machineId, epoch: r.epoch };
+  }
+  return out;
+}
+
+/** What a run's outputs say for the next run; unknown or missing values are left out. */
+export function previousRunFrom(result: StackOutputs): PreviousRun {
+  const secret = new Set(result.secretOutputNames ?? []);
+  const get = (key: string) => (secret.has(key) ? undefined : result.outputs?.[key]);
+  return {
+    leader: text(get(LAST_RUN_OUTPUTS.leader)),
+    clusterId: text(get(LAST_RUN_OUTPUTS.clusterId)),
+    reformedAfter: text(get(LAST_RUN_OUTPUTS.reformedAfter)),
+    members: members(get(LAST_RUN_OUTPUTS.members)),
+  };
+}
+
+/**
+ * This stack's own outputs from its last run (empty on the first), read through the engine's
+ * built-in invoke. A StackReference would do the same as a resource, and every changed output
+ * would then show as a diff of it in `pulumi preview --diff` although nothing is going to change.
+ * Secret outputs (join tokens) are not read.
+ */
+export function readLastRun(): pulumi.Output<PreviousRun> {
+  const name = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+  const result = pulumi.runtime.invokeOutput(READ_STACK_OUTPUTS, { name }) as pulumi.Output<StackOutputs>;
+  // Only non-secret outputs are picked; the invoke marks the whole result secret when any output is.
+  return pulumi.unsecret(result.apply(previousRunFrom));
+}
