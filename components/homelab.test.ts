@@ -60,7 +60,7 @@ pulumi.runtime.setMocks(
         const create = String(args.inputs.create ?? "");
         if (args.name.endsWith("-init")) state.stdout = "cluster_id=cluster-abc\ncreated=true\n";
         else if (create.includes("--rotate")) state.stdout = "worker=SWMTKN-1-rotatedworker\nmanager=SWMTKN-1-rotatedmanager\n";
-        else if (args.name.endsWith("-join-tokens")) state.stdout = "worker=SWMTKN-1-worker\nmanager=SWMTKN-1-manager\n";
+        else if (args.name.endsWith("-join-tokens")) state.stdout = "worker=SWMTKN-1-worker\nmanager=SWMTKN-1-manager\nnode_ids=abc,def\n";
         else if (args.name.endsWith("-join")) state.stdout = `joined=true\nnode_id=${nodeIdOf(args.name)}\n`;
         else state.stdout = "";
       }
@@ -193,6 +193,8 @@ describe("the default config's resource graph", () => {
       expect(join.inputs.create).toBe(`bash -s -- 192.168.99.101 ${node.address}`);
       expect(join.inputs.create).not.toContain("SWMTKN");
       expect(join.inputs.stdin).toContain(node.role === "manager" ? "SWMTKN-1-manager" : "SWMTKN-1-worker");
+      // What the swarm has now: a node removed while it was off sees it is not among them.
+      expect(join.inputs.stdin).toContain("HOMELAB_SWARM_NODE_IDS='abc,def'");
       expect(join.inputs.delete).toContain("docker swarm leave");
       // It leaves only the membership it made: this disk, this swarm.
       expect(join.inputs.delete).toMatch(new RegExp(`homelab-leave m${i} cluster-abc$`));
@@ -247,10 +249,11 @@ describe("the default config's resource graph", () => {
       expect(r.additionalSecretOutputs).toContain("stdout");
     }
     expect(one("homelab-swarm-join-tokens").dependencies).toContain(urnOf("-init"));
-    expect(one("homelab-swarm-join-tokens").inputs.triggers).toEqual([config.nodes.map((n) => `${n.name}:${n.role}`).sort().join(","), "swarm-manager-1:m0"]);
+    // Re-read whenever a node joins: membership, leader, or any disk changes.
+    expect(one("homelab-swarm-join-tokens").inputs.triggers).toEqual([config.nodes.map((n) => `${n.name}:${n.role}`).sort().join(","), "swarm-manager-1:m0", "m0", "m1", "m2", "m3"]);
     const rotate = one("-rotate-join-tokens");
     for (const node of config.nodes) expect(rotate.dependencies).toContain(urnOf(`-${node.name}-membership`));
-    expect(rotate.inputs.triggers[2]).toEqual(config.nodes.map((_, i) => `m${i}`));
+    expect(rotate.inputs.triggers.slice(2)).toEqual(config.nodes.map((_, i) => `m${i}`));
   });
 
   test("no remote command gets its previous output (tokens) in its environment", async () => {
@@ -310,7 +313,7 @@ describe("a node that is off", () => {
     const join = one("swarm-worker-1-join");
     expect(join.inputs.triggers).toEqual(["m3", ""]);
     expect(one("swarm-worker-1-departure").inputs.delete).toMatch(/ m3 cluster-abc$/);
-    expect(one("-rotate-join-tokens").inputs.triggers[2]).toEqual(["m0", "m1", "m2", "m3"]);
+    expect(one("-rotate-join-tokens").inputs.triggers.slice(2)).toEqual(["m0", "m1", "m2", "m3"]);
     expect(one("homelab-swarm-join-tokens").inputs.triggers[1]).toBe("swarm-manager-1:m0");
   });
 

@@ -157,7 +157,14 @@ export class Swarm extends pulumi.ComponentResource {
     const read = scriptInvocation("join-tokens");
     return this.leaderCommand(
       `${name}-join-tokens`,
-      { create: read.command, stdin: read.stdin, triggers: [this.plan.apply((p) => p.membershipKey), this.plan.apply((p) => p.leaderIncarnation)], ...SECRET_OUTPUT },
+      {
+        create: read.command,
+        stdin: read.stdin,
+        // Read afresh whenever a node will join: one added or removed, a new leader or swarm, a
+        // rebuilt disk (the last rotation made the tokens read before it useless).
+        triggers: this.plan.apply((p) => [p.membershipKey, p.leaderIncarnation, ...Object.values(p.members).map((m) => m.record.machineId)]),
+        ...SECRET_OUTPUT,
+      },
       { dependsOn: [init], additionalSecretOutputs: ["stdout"] },
     );
   }
@@ -190,7 +197,7 @@ export class Swarm extends pulumi.ComponentResource {
         create: this.leaderAddress.apply((leader) => scriptInvocation("join", [leader, node.address]).command),
         stdin: pulumi.secret(
           pulumi.all([this.leaderAddress, currentTokens]).apply(([leader, t]) =>
-            scriptInvocation("join", [leader, node.address], joinTokenPreamble(node.role === "manager" ? t.manager : t.worker)).stdin,
+            scriptInvocation("join", [leader, node.address], joinTokenPreamble(node.role === "manager" ? t.manager : t.worker, t.node_ids ?? "")).stdin,
           ),
         ),
         // Recorded at join time: leaving then is for this disk and, for a manager, this swarm only.
@@ -247,13 +254,13 @@ export class Swarm extends pulumi.ComponentResource {
   /** Step 5: rotate the join tokens once the joins are done; the new ones are the secret output. */
   private rotateJoinTokens(name: string, memberships: command.remote.Command[]): command.remote.Command {
     const rotate = scriptInvocation("join-tokens", ["--rotate"]);
-    const machineIds = this.plan.apply((p) => Object.values(p.members).map((m) => m.record.machineId));
     return this.leaderCommand(
       `${name}-rotate-join-tokens`,
       {
         create: rotate.command,
         stdin: rotate.stdin,
-        triggers: [this.plan.apply((p) => p.membershipKey), this.plan.apply((p) => p.epoch), machineIds],
+        // Flat, as the chain has always recorded them: a new shape would replace the rotation once.
+        triggers: this.plan.apply((p) => [p.membershipKey, p.epoch, ...Object.values(p.members).map((m) => m.record.machineId)]),
         ...SECRET_OUTPUT,
       },
       { dependsOn: memberships, additionalSecretOutputs: ["stdout"] },

@@ -46,10 +46,11 @@ export function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The preamble that hands join.sh its token. */
-export function joinTokenPreamble(token: string): string {
+/** The preamble that hands join.sh its token and the swarm's node IDs (comma-separated, from join-tokens.sh). */
+export function joinTokenPreamble(token: string, swarmNodeIds = ""): string {
   if (!/^SWMTKN-[A-Za-z0-9-]+$/.test(token)) throw new Error("malformed swarm join token");
-  return `HOMELAB_JOIN_TOKEN='${token}'`;
+  if (!/^[a-z0-9,]*$/.test(swarmNodeIds)) throw new Error("malformed swarm node ID list");
+  return `HOMELAB_JOIN_TOKEN='${token}'\nHOMELAB_SWARM_NODE_IDS='${swarmNodeIds}'`;
 }
 
 /** Parses `key=value` lines (probe and join-token output). */
