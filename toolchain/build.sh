@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds (or reuses) the Pulumi CLI, the Node.js language host and the provider
-# plugins this project needs, from the Go module proxy only, and prints the
-# directory that holds them all on the LAST line of stdout. Progress goes to
-# stderr. See toolchain/README.md.
+# plugins this project needs, from upstream sources (shared/upstream) and the Go
+# module proxy, and prints the directory that holds them all on the LAST line of
+# stdout. Progress goes to stderr. See toolchain/README.md.
 #
 #   bash toolchain/build.sh                    # build or reuse; print the bin dir
 #   bash toolchain/build.sh --install-plugins  # also install the provider plugins
@@ -11,17 +11,21 @@
 # Environment:
 #   HOMELAB_TOOLCHAIN_DIR  cache root (default ~/.cache/homelab/toolchain)
 #   HOMELAB_TOOLCHAIN_ONLY space-separated binary names to consider (default: all)
+#   HOMELAB_UPSTREAM_DIR   pristine upstream sources (default <repo>/../shared/upstream)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 cache="${HOMELAB_TOOLCHAIN_DIR:-$HOME/.cache/homelab/toolchain}"
+# Read-only upstream sources the proxy does not serve; a CI clone has shared/ beside it too.
+upstream="${HOMELAB_UPSTREAM_DIR:-$repo/../shared/upstream}"
+[ -d "$upstream" ] && upstream="$(cd "$upstream" && pwd)"
 install_plugins=false
 for arg in "$@"; do
   case "$arg" in
     --install-plugins) install_plugins=true ;;
     -h | --help)
-      sed -n '2,13p' "${BASH_SOURCE[0]}" >&2
+      sed -n '2,14p' "${BASH_SOURCE[0]}" >&2
       exit 0
       ;;
     *)
@@ -40,14 +44,24 @@ die() {
 start_all=$SECONDS
 
 # --- what we build -----------------------------------------------------------
-# name | wrapper dir (under toolchain/) | Go package | version | npm package | -ldflags -X | build tags
+# name | ours | upstream | Go package | version | npm package | -ldflags -X | build tags
+#   ours      a dir under toolchain/. Without an upstream dir: our wrapper module,
+#             built in place. With one: the go.mod + go.sum used instead of
+#             upstream's ("-": upstream's own are used unchanged).
+#   upstream  a dir under $upstream holding the upstream module, built in a
+#             scratch copy in the cache ("-": none).
+# The language host: upstream's go.mod replaces pkg/v3 and sdk/v3 with paths
+# inside the pulumi repo. toolchain/language-nodejs/go.mod is that go.mod with the
+# two replaces dropped, both required at v3.259.0 from the proxy, and tidied;
+# it is committed (not tidied at build time) so that every build resolves the
+# same module versions and -mod=readonly holds.
 components=(
-  "pulumi|pulumi|github.com/pulumi/pulumi/pkg/v3/cmd/pulumi|3.259.0|@pulumi/pulumi|github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.259.0|osusergo,grpcnotrace"
-  "pulumi-language-nodejs|langhost|.|3.259.0|@pulumi/pulumi|main.Version=3.259.0|osusergo"
-  "pulumi-resource-command|command|.|1.2.1|@pulumi/command|main.version=1.2.1|osusergo"
-  "pulumi-resource-random|random|.|4.21.1|@pulumi/random|main.version=4.21.1|osusergo"
-  "pulumi-resource-tls|tls|.|5.5.1|@pulumi/tls|main.version=5.5.1|osusergo"
-  "pulumi-resource-docker|docker|.|5.2.0|@pulumi/docker|main.version=5.2.0|osusergo,no_compose"
+  "pulumi|pulumi|-|github.com/pulumi/pulumi/pkg/v3/cmd/pulumi|3.259.0|@pulumi/pulumi|github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.259.0|osusergo,grpcnotrace"
+  "pulumi-language-nodejs|language-nodejs|pulumi-language-nodejs-3.259.0/sdk/nodejs/cmd/pulumi-language-nodejs|.|3.259.0|@pulumi/pulumi|github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.259.0|osusergo"
+  "pulumi-resource-command|-|pulumi-command-1.2.1/provider|./cmd/pulumi-resource-command|1.2.1|@pulumi/command|github.com/pulumi/pulumi-command/provider/pkg/version.Version=1.2.1|"
+  "pulumi-resource-random|random|-|.|4.21.1|@pulumi/random|main.version=4.21.1|osusergo"
+  "pulumi-resource-tls|tls|-|.|5.5.1|@pulumi/tls|main.version=5.5.1|osusergo"
+  "pulumi-resource-docker|docker|-|.|5.2.0|@pulumi/docker|main.version=5.2.0|osusergo,no_compose"
 )
 
 # The plugin versions must match the npm SDKs pinned in package.json: the engine
@@ -85,27 +99,49 @@ export GOFLAGS="-mod=readonly -buildvcs=false"
 export CGO_ENABLED=0
 
 # --- helpers -------------------------------------------------------------------
-# Hash of everything that decides a binary: our wrapper sources and the flags.
-src_hash() { # dir (under toolchain/) ldflags tags
-  local dir="$1"
+# Hash of everything that decides a binary: the sources and the flags.
+src_hash() { # ours upstream ldflags tags
+  local dir="$1" updir="$2"
   {
-    printf '%s\n%s\n' "$2" "$3"
-    # The wrapper module plus the local stub modules some wrappers replace in.
-    (cd "$here" && find "$dir" stubs -type f \( -name '*.go' ! -name '*_test.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 |
-      LC_ALL=C sort -z | xargs -0 sha256sum)
+    printf '%s\n%s\n' "$3" "$4"
+    if [ "$updir" = - ]; then
+      # The wrapper module plus the local stub modules some wrappers replace in.
+      (cd "$here" && find "$dir" stubs -type f \( -name '*.go' ! -name '*_test.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 |
+        LC_ALL=C sort -z | xargs -0 sha256sum)
+    else
+      # Every file of the upstream module (go:embed pulls in more than *.go),
+      # then the go.mod/go.sum of ours that replace upstream's.
+      (cd "$upstream/$updir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+      if [ "$dir" != - ]; then (cd "$here" && sha256sum "$dir/go.mod" "$dir/go.sum"); fi
+    fi
   } | sha256sum | cut -c1-12
 }
 
 # Print the version a binary reports, or nothing: `pulumi version` for the CLI,
-# `-version` for provider plugins (the flag bridged and native providers share).
+# `-version` for the language host and bridged providers; the command provider
+# has no such flag, so the pulumi CLI asks it for its schema.
 reported_version() { # name binary
   local out
   case "$1" in
     pulumi) out="$(PULUMI_SKIP_UPDATE_CHECK=true timeout 20 "$2" version 2>/dev/null || true)" ;;
-    pulumi-resource-*) out="$(timeout 10 "$2" -version </dev/null 2>/dev/null || true)" ;;
+    pulumi-resource-command) out="$(schema_version "$2")" ;;
+    pulumi-language-* | pulumi-resource-*) out="$(timeout 10 "$2" -version </dev/null 2>/dev/null || true)" ;;
     *) out="" ;;
   esac
   printf '%s' "$out" | head -n1 | tr -d '[:space:]' | sed 's/^v//'
+}
+
+# The version in a provider's schema, as `pulumi package get-schema` reads it
+# (the command provider's only way to say it). Asks the pulumi this run uses
+# once it exists, else any pulumi on PATH; prints nothing without one.
+schema_cli=""
+schema_version() { # binary
+  local cli="${schema_cli:-$(command -v pulumi 2>/dev/null || true)}"
+  [ -n "$cli" ] || return 0
+  mkdir -p "$cache/.schema-home"
+  PULUMI_HOME="$cache/.schema-home" PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true \
+    timeout 30 "$cli" package get-schema "$1" </dev/null 2>/dev/null |
+    node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>{try{process.stdout.write(JSON.parse(s).version||"")}catch{}})'
 }
 
 # A usable binary already on PATH (not one of ours) whose version fits.
@@ -118,13 +154,76 @@ on_path_fits() { # name version
   printf '%s' "$found"
 }
 
-build_one() { # name dir pkg version ldflag tags out
-  local name="$1" dir="$2" pkg="$3" version="$4" ldflag="$5" tags="$6" out="$7"
+# The language host the official CLI ships next to itself, when that CLI is on
+# PATH at the pinned version (the language host and the CLI share a version).
+official_langhost() { # name version
+  local cli host
+  cli="$(on_path_fits pulumi "$2")" || return 1
+  host="$(dirname "$(readlink -f "$cli")")/$1"
+  [ -x "$host" ] && [ "$(reported_version "$1" "$host")" = "$2" ] || return 1
+  printf '%s' "$host"
+}
+
+# A provider installed with `pulumi plugin install resource X <version>`.
+installed_plugin() { # name version
+  local h f
+  for h in "${PULUMI_HOME:-}" "$HOME/.pulumi"; do
+    f="$h/plugins/resource-${1#pulumi-resource-}-v$2/$1"
+    if [ -n "$h" ] && [ -x "$f" ]; then
+      printf '%s' "$f"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# No upstream sources and no official binary to use instead: say how to get one.
+no_upstream() { # name version
+  local how
+  case "$1" in
+    pulumi-language-nodejs)
+      how="install the official Pulumi CLI $2 (it ships its language host) and put it first on PATH:
+    curl -fsSL https://get.pulumi.com | sh -s -- --version $2
+    export PATH=\"\$HOME/.pulumi/bin:\$PATH\""
+      ;;
+    *)
+      how="install the official plugin into ~/.pulumi/plugins (where this script looks for it):
+    pulumi plugin install resource ${1#pulumi-resource-} $2"
+      ;;
+  esac
+  die "$1 $2 is built from upstream sources in $upstream, which does not exist here
+  (set HOMELAB_UPSTREAM_DIR to a copy of shared/upstream). To use the official binary instead,
+  $how
+  then run this again."
+}
+
+# Our go.mod for an upstream module must come from the upstream go.mod at hand:
+# its header names that file's sha256.
+check_go_mod() { # upstream ours
+  [ "$2" = - ] && return 0
+  local sum
+  sum="$(sha256sum "$upstream/$1/go.mod" | cut -c1-64)"
+  grep -q "sha256 $sum" "$here/$2/go.mod" ||
+    die "toolchain/$2/go.mod was not made from $upstream/$1/go.mod (sha256 $sum): regenerate it as toolchain/README.md says"
+}
+
+# A writable scratch copy of an upstream module (the pristine tree stays as it
+# is), with our go.mod and go.sum in place of upstream's when we have them.
+upstream_copy() { # upstream ours dest
+  rm -rf "$3"
+  mkdir -p "$3"
+  cp -R "$upstream/$1/." "$3/"
+  chmod -R u+w "$3"
+  if [ "$2" != - ]; then cp "$here/$2/go.mod" "$here/$2/go.sum" "$3/"; fi
+}
+
+build_one() { # name version pkg ldflag tags out builddir description
+  local name="$1" version="$2" pkg="$3" ldflag="$4" tags="$5" out="$6"
   need_go
   local tmp="$out.tmp.$$" log="$out.log" t0=$SECONDS
-  say "building $name $version (module wrapper toolchain/$dir) ..."
+  say "building $name $version ($8) ..."
   (
-    cd "$here/$dir"
+    cd "$7"
     exec nice -n 10 "$go_bin" build -trimpath -tags "$tags" \
       -ldflags "-s -w -X $ldflag" -o "$tmp" "$pkg"
   ) >"$log" 2>&1 &
@@ -152,12 +251,13 @@ place() { # src dest
 }
 
 # --- main ----------------------------------------------------------------------
+# First decide where every binary comes from (so a missing source fails before
+# any long build), then build what is neither cached nor reused.
 mkdir -p "$cache"
 only="${HOMELAB_TOOLCHAIN_ONLY:-}"
-declare -a picked=()
-keys=""
+declare -a picked=() builds=()
 for c in "${components[@]}"; do
-  IFS='|' read -r name dir pkg version npm ldflag tags <<<"$c"
+  IFS='|' read -r name dir updir pkg version npm ldflag tags <<<"$c"
   if [ -n "$only" ] && [[ " $only " != *" $name "* ]]; then
     continue
   fi
@@ -165,31 +265,51 @@ for c in "${components[@]}"; do
   if [ -n "$pinned" ] && [ "$pinned" != "$version" ]; then
     die "package.json pins $npm $pinned but toolchain/build.sh builds $name $version: update both together"
   fi
-  if [ ! -f "$here/$dir/go.mod" ]; then
-    say "skipping $name: no wrapper module toolchain/$dir (see toolchain/README.md)"
-    continue
-  fi
 
-  src=""
-  if [ "$name" = pulumi-language-nodejs ] && [ -n "${reuse_dir:-}" ] && [ -x "$reuse_dir/$name" ]; then
-    src="$reuse_dir/$name"
-    say "reusing $name next to the pulumi on PATH: $src"
+  if [ "$name" = pulumi-language-nodejs ] && found="$(official_langhost "$name" "$version")"; then
+    src="$found"
+    say "reusing $name $version next to the pulumi on PATH: $src"
   elif found="$(on_path_fits "$name" "$version")"; then
     src="$found"
     say "reusing $name $version from PATH: $src"
-    [ "$name" = pulumi ] && reuse_dir="$(dirname "$(readlink -f "$found")")"
+  elif [ "$updir" != - ] && [ ! -d "$upstream/$updir" ]; then
+    found="$(installed_plugin "$name" "$version")" || no_upstream "$name" "$version"
+    src="$found"
+    say "reusing $name $version from the plugin cache: $src"
+  elif [ "$updir" = - ] && [ ! -f "$here/$dir/go.mod" ]; then
+    say "skipping $name: no wrapper module toolchain/$dir (see toolchain/README.md)"
+    continue
   else
-    hash="$(src_hash "$dir" "$ldflag" "$tags")"
-    slot="$cache/$name-$version-$hash"
-    src="$slot/$name"
+    [ "$updir" = - ] || check_go_mod "$updir" "$dir"
+    src="$cache/$name-$version-$(src_hash "$dir" "$updir" "$ldflag" "$tags")/$name"
     if [ -x "$src" ]; then
       say "cached $name $version: $src"
     else
-      mkdir -p "$slot"
-      build_one "$name" "$dir" "$pkg" "$version" "$ldflag" "$tags" "$src"
+      builds+=("$c|$src")
     fi
   fi
   picked+=("$name|$version|$src")
+  if [ "$name" = pulumi ] && [ -x "$src" ]; then schema_cli="$src"; fi
+done
+
+for b in "${builds[@]}"; do
+  IFS='|' read -r name dir updir pkg version npm ldflag tags src <<<"$b"
+  slot="$(dirname "$src")"
+  mkdir -p "$slot"
+  if [ "$updir" = - ]; then
+    build_one "$name" "$version" "$pkg" "$ldflag" "$tags" "$src" "$here/$dir" "module wrapper toolchain/$dir"
+  else
+    upstream_copy "$updir" "$dir" "$slot/src"
+    what="upstream $updir"
+    [ "$dir" = - ] || what="$what with toolchain/$dir/go.mod"
+    build_one "$name" "$version" "$pkg" "$ldflag" "$tags" "$src" "$slot/src" "$what"
+    rm -rf "$slot/src"
+  fi
+done
+
+keys=""
+for p in "${picked[@]}"; do
+  IFS='|' read -r name version src <<<"$p"
   keys="$keys $name=$src@$(stat -L -c %s-%Y "$src")"
 done
 
@@ -233,5 +353,5 @@ if $install_plugins; then
   done
 fi
 
-say "ready in $((SECONDS - start_all))s: $(find "$bin" -mindepth 1 -maxdepth 1 -type f ! -name '.*' -printf '%f ' | LC_ALL=C sort)"
+say "ready in $((SECONDS - start_all))s: $(find "$bin" -mindepth 1 -maxdepth 1 -type f ! -name '.*' -printf '%f\n' | LC_ALL=C sort | tr '\n' ' ')"
 printf '%s\n' "$bin"
