@@ -34,18 +34,21 @@ export function stackPaths() {
 
 type Log = (line: string) => void;
 
-/** Copies the program into the working copy, keeping the stack's encryption salt. */
-export function refreshWorkingCopy(): void {
+/**
+ * Copies the program (this checkout's, or another revision's extracted to programRoot) into the
+ * working copy, with this checkout's stack config, keeping the stack's encryption salt.
+ */
+export function refreshWorkingCopy(programRoot: string = REPO_ROOT): void {
   const p = stackPaths();
   fs.mkdirSync(p.project, { recursive: true });
   for (const dir of PROGRAM_DIRS) {
     fs.rmSync(path.join(p.project, dir), { recursive: true, force: true });
-    fs.cpSync(path.join(REPO_ROOT, dir), path.join(p.project, dir), {
+    fs.cpSync(path.join(programRoot, dir), path.join(p.project, dir), {
       recursive: true,
       filter: (src) => !src.endsWith(".test.ts") && !src.includes("__snapshots__"),
     });
   }
-  for (const file of PROGRAM_FILES) fs.copyFileSync(path.join(REPO_ROOT, file), path.join(p.project, file));
+  for (const file of PROGRAM_FILES) fs.copyFileSync(path.join(programRoot, file), path.join(p.project, file));
   const modules = path.join(p.project, "node_modules");
   if (!fs.existsSync(modules)) fs.symlinkSync(path.join(REPO_ROOT, "node_modules"), modules);
   const salt = fs.existsSync(p.stackConfig) ? /^encryptionsalt: .*$/m.exec(fs.readFileSync(p.stackConfig, "utf8"))?.[0] : undefined;

@@ -1,12 +1,23 @@
 /**
- * The users' workflow with the real Pulumi CLI and providers against the lab: preview, up, a no-op
- * up, secrets, destroy, and a rebuild from scratch. Steps depend on each other and run in order.
- * Not covered: real Pis and Flatcar's boot, a remote Pulumi backend, image pulls.
+ * The users' workflow with the real Pulumi CLI and providers against the lab: every claim about
+ * the swarm goes through the program and the engine (no second copy of the chain). Preview, up
+ * from state written by the previous release, a no-op up, a node that is off (worker, leader,
+ * removed while off), node removal and re-add, rebuilt nodes, a lost swarm, secrets, destroy and
+ * a rebuild from scratch. Steps depend on each other and run in order.
+ * Not covered: real Pis and Flatcar's boot, a remote Pulumi backend, image pulls, IPVS.
  */
+import { execFileSync } from "child_process";
 import * as fs from "fs";
-import { Inventory, labDown, rebuildNode, sshExec } from "../../lab/lab";
+import * as path from "path";
+import { REPO_ROOT } from "../../lab/config";
+import { Inventory, labDown, rebuildNode, sshExec, startNode, stopNode } from "../../lab/lab";
 import { Pulumi, editStackConfig, labPulumi, refreshWorkingCopy, stackPaths, upWithLab } from "../../lab/stack";
 import { labTargets, swarmNodes as swarmRows } from "../../lab/swarm";
+
+/** The last release before the Swarm component (type tokens homelab:swarm:Cluster and co.). */
+const PREVIOUS_RELEASE = "84ccb86";
+/** Pulumi.lab.yaml's homelab:ssh.waitMinutes: how long an up waits for a node that is off. */
+const WAIT_SECONDS = 60;
 
 const log = (line: string) => process.stderr.write(`[e2e] ${line}\n`);
 let pulumi: Pulumi;
@@ -22,6 +33,35 @@ async function onNode(name: string, command: string): Promise<string> {
 async function swarmNodes(manager: string): Promise<Record<string, string>> {
   const rows = await swarmRows(labTargets(inventory).find((t) => t.name === manager)!);
   return Object.fromEntries(rows.map((r) => [r.hostname, `${r.status} ${r.managerStatus ? "manager" : "worker"}`]));
+}
+
+type Step = { op: string; urn: string };
+const stepsOf = (preview: string) => (JSON.parse(preview) as { steps: Step[] }).steps;
+const resourceName = (step: Step) => step.urn.split("::").pop()!;
+
+/** `pulumi up` that must succeed; returns its output and how long it took. */
+async function up(args: string[] = []): Promise<{ stdout: string; stderr: string; seconds: number }> {
+  const t0 = Date.now();
+  const result = await pulumi(["up", "--yes", "--skip-preview", ...args], { allowFail: true });
+  if (result.code !== 0) throw new Error(`pulumi up ${args.join(" ")} failed:\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-3000)}`);
+  return { stdout: result.stdout, stderr: result.stderr, seconds: (Date.now() - t0) / 1000 };
+}
+
+async function expectNoChanges(what: string): Promise<void> {
+  const again = await pulumi(["up", "--yes", "--expect-no-changes"], { allowFail: true });
+  if (again.code !== 0) throw new Error(`the up ${what} was not a no-op:\n${again.stdout}\n${again.stderr}`);
+}
+
+async function label(manager: string, node: string, key: string): Promise<string> {
+  return onNode(manager, `docker node inspect ${node} --format '{{index .Spec.Labels "${key}"}}'`);
+}
+
+function setLabel(node: string, key: string, value: string): void {
+  editStackConfig((config) => {
+    const nodes = config["homelab:nodes"] as { name: string; labels?: Record<string, string> }[];
+    const entry = nodes.find((n) => n.name === node)!;
+    entry.labels = { ...(entry.labels ?? {}), [key]: value };
+  });
 }
 
 const expected = {
@@ -44,25 +84,116 @@ afterAll(async () => {
 
 test("preview on a new stack shows the plan and changes nothing", async () => {
   const preview = await pulumi(["preview", "--diff"]);
-  expect(preview.stdout).toMatch(/\+ .*homelab:cluster:Homelab/);
+  expect(preview.stdout).toMatch(/\+ .*homelab:index:Homelab/);
   expect(preview.stdout).toMatch(/homelab-swarm-init/);
   expect(fs.existsSync(stackPaths().ignitionDir)).toBe(false);
   const state = await pulumi(["stack", "export"]);
   expect(JSON.parse(state.stdout).deployment.resources ?? []).toHaveLength(0);
 });
 
-test("up writes the Ignition files, waits for the nodes and forms the swarm", async () => {
-  ({ inventory } = await upWithLab(pulumi, log));
+test("up from the previous release's program forms the swarm; the program now keeps every resource (aliases)", async () => {
+  const previousProgram = path.join(stackPaths().root, "previous-program");
+  fs.rmSync(previousProgram, { recursive: true, force: true });
+  fs.mkdirSync(previousProgram, { recursive: true });
+  const archive = execFileSync("git", ["archive", PREVIOUS_RELEASE, "index.ts", "Pulumi.yaml", "package.json", "tsconfig.json", "components", "config", "ignition", "swarm"], { cwd: REPO_ROOT });
+  execFileSync("tar", ["-x", "-C", previousProgram], { input: archive });
+  refreshWorkingCopy(previousProgram);
+  try {
+    ({ inventory } = await upWithLab(pulumi, log));
+  } finally {
+    refreshWorkingCopy();
+  }
   expect(await swarmNodes("swarm-manager-1")).toEqual(expected);
+  // This program over that state: nothing replaced, deleted or updated. New are the departures
+  // (a removed node leaves from this machine) and the token read, whose triggers now include
+  // every disk (it re-runs once).
+  const steps = stepsOf((await pulumi(["preview", "--json"])).stdout).filter((s) => s.op !== "same");
+  const byOp = (op: string) => steps.filter((s) => s.op === op).map(resourceName).sort();
+  expect(byOp("create")).toEqual(Object.keys(expected).map((n) => `homelab-swarm-${n}-departure`).sort());
+  expect(byOp("replace")).toEqual(["homelab-swarm-join-tokens"]);
+  expect(steps.filter((s) => !["create", "replace", "create-replacement", "delete-replaced"].includes(s.op)).map((s) => `${s.op} ${resourceName(s)}`)).toEqual([]);
+  await up();
   const outputs = JSON.parse((await pulumi(["stack", "output", "--json"])).stdout);
   expect(outputs.swarmLeader).toBe("swarm-manager-1");
+  expect(Object.keys(outputs.swarmMembers).sort()).toEqual(Object.keys(expected));
   expect(Object.keys(outputs.ignitionFiles).sort()).toEqual(Object.keys(expected));
   expect(outputs.joinTokens).toBe("[secret]");
+  expect(await swarmNodes("swarm-manager-1")).toEqual(expected);
 });
 
-test("a second up changes nothing", async () => {
-  const again = await pulumi(["up", "--yes", "--expect-no-changes"], { allowFail: true });
-  if (again.code !== 0) throw new Error(`the second up was not a no-op:\n${again.stdout}\n${again.stderr}`);
+test("a second up changes nothing, and preview --diff right after an up shows no changed property", async () => {
+  await expectNoChanges("after the first");
+  // The up before changed outputs; reading them back (an invoke, not a StackReference) is no diff.
+  const preview = await pulumi(["preview", "--diff", "--expect-no-changes"], { allowFail: true });
+  if (preview.code !== 0) throw new Error(`preview --diff saw changes:\n${preview.stdout}`);
+  expect(preview.stdout).not.toMatch(/^\s*[-+~] /m);
+  expect(preview.stdout).not.toContain("StackReference");
+});
+
+test("a worker that is off: up converges the rest, touches nothing of it, names it once and exits 0", async () => {
+  await stopNode("swarm-worker-1");
+  setLabel("swarm-manager-2", "zone", "attic");
+  const preview = stepsOf((await pulumi(["preview", "--json"])).stdout).filter((s) => s.op !== "same");
+  expect(preview.filter((s) => resourceName(s).includes("swarm-worker-1")).map((s) => `${s.op} ${resourceName(s)}`)).toEqual([]);
+  const result = await up();
+  expect(result.seconds).toBeLessThan(WAIT_SECONDS + 60);
+  expect(await label("swarm-manager-1", "swarm-manager-2", "zone")).toBe("attic");
+  const warnings = (result.stdout + result.stderr).split("\n").filter((l) => l.includes("did not answer SSH"));
+  expect(warnings).toHaveLength(1);
+  expect(warnings[0]).toContain("swarm-worker-1");
+});
+
+test("the worker back: the next up converges it, the one after changes nothing", async () => {
+  await startNode("swarm-worker-1");
+  await up();
+  expect((await swarmNodes("swarm-manager-1"))["swarm-worker-1"]).toBe("Ready worker");
+  await expectNoChanges("after the worker came back");
+});
+
+test("the leader off: another manager leads, a change elsewhere is applied, nothing of the leader is replaced", async () => {
+  await stopNode("swarm-manager-1");
+  try {
+    setLabel("swarm-worker-1", "zone", "cellar");
+    const preview = stepsOf((await pulumi(["preview", "--json"])).stdout).filter((s) => s.op !== "same");
+    const touched = preview.filter((s) => resourceName(s).includes("swarm-manager-1") && s.op !== "update").map((s) => `${s.op} ${resourceName(s)}`);
+    expect(touched).toEqual([]);
+    const result = await up();
+    expect(result.seconds).toBeLessThan(WAIT_SECONDS + 90);
+    const outputs = JSON.parse((await pulumi(["stack", "output", "--json"])).stdout);
+    expect(outputs.swarmLeader).toBe("swarm-manager-2");
+    expect(await label("swarm-manager-2", "swarm-worker-1", "zone")).toBe("cellar");
+  } finally {
+    await startNode("swarm-manager-1");
+  }
+  await up();
+  expect(await swarmNodes("swarm-manager-2")).toEqual(expected);
+  await expectNoChanges("after the leader came back");
+  refreshWorkingCopy();
+  await up();
+  expect(await label("swarm-manager-2", "swarm-worker-1", "zone")).toBe("");
+});
+
+test("a node that is off and removed from the config is dropped from the swarm without dialling it", async () => {
+  await stopNode("swarm-worker-1");
+  editStackConfig((config) => {
+    config["homelab:nodes"] = (config["homelab:nodes"] as { name: string }[]).filter((n) => n.name !== "swarm-worker-1");
+  });
+  try {
+    const result = await up();
+    // The departure gives up after 15 s; dialling the dead node as a remote command would take minutes.
+    expect(result.seconds).toBeLessThan(WAIT_SECONDS + 60);
+    const { "swarm-worker-1": gone, ...rest } = expected;
+    expect(gone).toBeDefined();
+    expect(await swarmNodes("swarm-manager-2")).toEqual(rest);
+    await expectNoChanges("after removing the off node");
+  } finally {
+    refreshWorkingCopy();
+    await startNode("swarm-worker-1");
+  }
+  // Back and added again: it still believes it is in the swarm, sees it is not, and joins anew.
+  await up();
+  expect(await swarmNodes("swarm-manager-2")).toEqual(expected);
+  await expectNoChanges("after re-adding the node");
 });
 
 test("removing a node from the config drains it, makes it leave and removes it; adding it back rejoins it", async () => {
@@ -73,6 +204,7 @@ test("removing a node from the config drains it, makes it leave and removes it; 
     const preview = JSON.parse((await pulumi(["preview", "--json"])).stdout) as { steps: { op: string; urn: string }[] };
     const deletes = preview.steps.filter((s) => s.op === "delete").map((s) => s.urn.split("::").pop());
     expect(deletes.sort()).toEqual([
+      "homelab-swarm-swarm-worker-1-departure",
       "homelab-swarm-swarm-worker-1-join",
       "homelab-swarm-swarm-worker-1-membership",
       "homelab-swarm-swarm-worker-1-registration",
@@ -91,6 +223,18 @@ test("removing a node from the config drains it, makes it leave and removes it; 
   const back = await pulumi(["up", "--yes", "--skip-preview"], { allowFail: true });
   if (back.code !== 0) throw new Error(`up with the worker back failed:\n${back.stdout}\n${back.stderr}`);
   expect(await swarmNodes("swarm-manager-1")).toEqual(expected);
+});
+
+test("a rebuilt worker rejoins the same swarm with its labels on the next up, and then nothing changes", async () => {
+  const before = JSON.parse((await pulumi(["stack", "output", "--json"])).stdout);
+  const oldId = await onNode("swarm-worker-1", "docker info --format '{{.Swarm.NodeID}}'");
+  await rebuildNode("swarm-worker-1");
+  await up();
+  const newId = await onNode("swarm-worker-1", "docker info --format '{{.Swarm.NodeID}}'");
+  expect(newId).not.toBe(oldId);
+  expect(await swarmNodes(before.swarmLeader)).toEqual(expected);
+  expect(await label(before.swarmLeader, "swarm-worker-1", "storage")).toBe("local");
+  await expectNoChanges("after the worker's rejoin");
 });
 
 test("a rebuilt manager-1 rejoins the existing swarm on the next up (no second swarm), and then nothing changes", async () => {
