@@ -222,6 +222,7 @@ describe("the default config's resource graph", () => {
       expect(departure.inputs.stdin).toContain("docker swarm leave");
       expect(departure.additionalSecretOutputs).toContain("stdin");
       expect(departure.dependencies).toContain(urnOf(`-${node.name}-registration`));
+      expect(one(`-${node.name}-registration`).dependencies).toContain(urnOf("-init"));
     }
   });
 

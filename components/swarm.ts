@@ -136,7 +136,7 @@ export class Swarm extends pulumi.ComponentResource {
   private leaderCommand(
     name: string,
     args: Omit<command.remote.CommandArgs, "connection">,
-    opts: pulumi.CustomResourceOptions,
+    opts: pulumi.CustomResourceOptions = {},
   ): command.remote.Command {
     return new command.remote.Command(name, { ...NO_PREVIOUS_OUTPUT, connection: this.leaderConnectionRaw, ...args }, { parent: this, ...opts });
   }
@@ -219,10 +219,11 @@ export class Swarm extends pulumi.ComponentResource {
     );
     const nodeId = join.stdout.apply((out) => parseKeyValues(out).node_id ?? "");
     const configure = nodeId.apply((id) => scriptInvocation("node-config", [node.name, id, node.role, node.availability, ...labelArguments(node.labels)]));
+    // After the join (and so deleted before the departure: drain, then leave) through its inputs:
+    // the node ID comes from the join's output.
     return this.leaderCommand(
       `${name}-${node.name}-membership`,
       { create: configure.command, stdin: configure.stdin, delete: scriptCommandLine("drain", [node.name]) },
-      { dependsOn: [join] },
     );
   }
 
