@@ -41,11 +41,6 @@ export async function prepareIgnition(spec: LabSpec, ignitionDir: string | undef
     log(`using pre-rendered Ignition from ${sourceDir} (lab key merged into a copy)`);
   } else {
     const renderer = path.join(REPO_ROOT, "bin", "render.ts");
-    if (!fs.existsSync(renderer)) {
-      throw new Error(
-        "bin/render.ts is not there yet: set HOMELAB_LAB_IGNITION_DIR to a directory of <node>.ign files",
-      );
-    }
     await run(
       path.join(REPO_ROOT, "node_modules", ".bin", "ts-node"),
       ["--transpile-only", renderer, "--config", spec.configPath, "--out", p.out, "--authorized-key-file", p.publicKey],
