@@ -7,7 +7,7 @@
  * (BENCH_RUNS); prints each, then `bootstrap_seconds=<median>` as the last line of stdout.
  * Not in the number: booting the nodes and writing the Ignition files (bench:up has those).
  */
-import { labUp, sshExec } from "./lab";
+import { labDown, sshExec } from "./lab";
 import { Pulumi, labPulumi, upWithLab } from "./stack";
 import { labTargets, leaveSwarm, waitAllReady } from "./swarm";
 
@@ -22,11 +22,10 @@ async function mustSucceed(pulumi: Pulumi, args: string[]): Promise<void> {
 
 async function main(): Promise<void> {
   const pulumi = await labPulumi(log);
-  // A converged stack on running nodes to start from (a first up boots the lab from its Ignition).
-  const outputs = await pulumi(["stack", "output", "--json"], { allowFail: true });
-  const converged = outputs.code === 0 && Boolean((JSON.parse(outputs.stdout || "{}") as { swarmLeader?: string }).swarmLeader);
-  if (converged) await labUp({ log: quiet });
-  else await upWithLab(pulumi, log);
+  // Nodes flashed with this stack's Ignition (a lab started otherwise lacks its deploy key), and a
+  // converged stack on them to start from.
+  await labDown({ log: quiet });
+  await upWithLab(pulumi, log);
   const targets = labTargets();
   const names = targets.map((t) => t.name);
   const manager = targets.find((t) => t.role === "manager")!;
