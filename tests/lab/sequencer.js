@@ -1,10 +1,10 @@
 /**
  * Lab test files run in a fixed order (jest's default orders by past duration): the node tests,
- * then teardown (which checks lab:down and brings a fresh lab back up).
+ * the service images (host dockerd only), then teardown (which checks lab:down and brings a fresh lab back up).
  */
 const Sequencer = require("@jest/test-sequencer").default;
 
-const ORDER = ["lab.lab.test.ts", "teardown.lab.test.ts"];
+const ORDER = ["lab.lab.test.ts", "images.lab.test.ts", "teardown.lab.test.ts"];
 const rank = (p) => {
   const i = ORDER.findIndex((name) => p.endsWith(`/${name}`));
   return i === -1 ? ORDER.length - 1 : i; // other files run before teardown
