@@ -2,17 +2,19 @@
  * homelab: one stack config → Ignition for every node → a Docker Swarm over SSH.
  * The config is validated before anything is registered; a bad key stops the run with its fix.
  */
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { Homelab } from "./components/homelab";
 import { readLastRun } from "./components/lastRun";
-import { loadPulumiConfig } from "./config/pulumi";
+import { loadPulumiConfig, loadPulumiStacks } from "./config/pulumi";
 
 const { config } = loadPulumiConfig();
+const stacks = loadPulumiStacks(config, path.join(__dirname, "stacks"));
 const stack = pulumi.getStack();
 // Not out/<stack>/: that is where `npm run render` and the lab write their own copies.
 // The last run's outputs: the leader stays put while healthy, a lost swarm is noticed and formed
 // again, and a node that is off keeps the incarnation it had (components/lastRun.ts).
-const homelab = new Homelab("homelab", { config, ignitionDir: `out/stacks/${stack}/ignition`, previous: readLastRun() });
+const homelab = new Homelab("homelab", { config, ignitionDir: `out/stacks/${stack}/ignition`, previous: readLastRun(), stacks });
 
 /** For the operator: what runs where, and how to get in. */
 export const nodes = homelab.nodes;
@@ -26,3 +28,5 @@ export const joinTokens = homelab.swarm.joinTokens;
 /** Read back by the next run (components/lastRun.ts LAST_RUN_OUTPUTS). */
 export const swarmReformedAfter = homelab.swarm.reformedAfter;
 export const swarmMembers = homelab.swarm.members;
+/** The stacks on the swarm and their services. */
+export const stacksDeployed = homelab.platform.stacks;

@@ -10,19 +10,9 @@ import * as path from "path";
 import { loadStackConfigFile } from "../config/load";
 import { HomelabConfig } from "../config/schema";
 import { MemberRecord, NodeProbe } from "../swarm/plan";
+import { Registration, recordRegistrations } from "./registrations.testing";
 
-interface Recorded {
-  type: string;
-  name: string;
-  urn: string;
-  inputs: Record<string, any>;
-  dependencies: string[];
-  deleteBeforeReplace: boolean;
-  ignoreChanges: string[];
-  deletedWith: string;
-  additionalSecretOutputs: string[];
-  aliases: string[];
-}
+type Recorded = Registration;
 
 let resources: Recorded[] = [];
 let probes: Record<string, NodeProbe> = {};
@@ -43,10 +33,6 @@ function nodeIdOf(resourceName: string): string {
   return resourceName.replace(/[^a-z0-9]/g, "").padEnd(25, "0").slice(-25);
 }
 
-/** Inputs that hold a secret reach the mocks wrapped as {<secret signature>: ..., value}. */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const reveal = (v: any): any => (v && typeof v === "object" && SECRET_SIG in v ? v.value : v);
-const recordInputs = (inputs: Record<string, any>) => Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, reveal(v)]));
 
 pulumi.runtime.setMocks(
   {
@@ -82,30 +68,7 @@ pulumi.runtime.setMocks(
   "organization",
 );
 
-// The mock monitor hands newResource only type, name and inputs; the options are on the request.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { MockMonitor } = require("@pulumi/pulumi/runtime/mocks");
-const registerResource = MockMonitor.prototype.registerResource;
-MockMonitor.prototype.registerResource = function (req: any, callback: any) {
-  const wrapped = (err: any, response: any) => {
-    if (!err) {
-      resources.push({
-        type: req.getType(),
-        name: req.getName(),
-        urn: response.getUrn(),
-        inputs: recordInputs(pulumi.runtime.deserializeProperties(req.getObject())),
-        dependencies: req.getDependenciesList(),
-        deleteBeforeReplace: req.getDeletebeforereplace(),
-        ignoreChanges: req.getIgnorechangesList(),
-        deletedWith: req.getDeletedwith(),
-        additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
-        aliases: req.getAliasesList().map((a: any) => JSON.stringify(a.toObject())),
-      });
-    }
-    callback(err, response);
-  };
-  return registerResource.call(this, req, wrapped);
-};
+recordRegistrations((r) => resources.push(r));
 
 // Imported after the mocks are set, as Pulumi's unit-testing guide requires.
 import { Homelab } from "./homelab";

@@ -2,6 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { HomelabConfig } from "../config/schema";
 import { PreviousRun } from "../swarm/plan";
+import { StackSource } from "../compose/types";
+import { Platform } from "./platform";
 import { Swarm } from "./swarm";
 import { Node } from "./node";
 
@@ -10,8 +12,12 @@ export interface HomelabArgs {
   readonly config: HomelabConfig;
   /** Where Ignition files go, relative to the project (e.g. out/homelab/ignition). */
   readonly ignitionDir: string;
-  /** What the stack's last run reported (see Cluster). */
+  /** What the stack's last run reported (see Swarm). */
   readonly previous?: pulumi.Input<PreviousRun>;
+  /** The stacks to deploy, loaded and checked before anything is registered (config/stacks.ts). */
+  readonly stacks?: readonly StackSource[];
+  /** A secret from the stack config, by key (checked to exist by config/stacks.ts). */
+  readonly configSecret?: (key: string) => pulumi.Output<string>;
 }
 
 export interface NodeSummary {
@@ -30,6 +36,8 @@ export class Homelab extends pulumi.ComponentResource {
   public readonly deployPublicKey: pulumi.Output<string>;
   /** The swarm over the nodes: what the service components build on. */
   public readonly swarm: Swarm;
+  /** Shared networks and stacks on the swarm. */
+  public readonly platform: Platform;
 
   constructor(name: string, args: HomelabArgs, opts?: pulumi.ComponentResourceOptions) {
     super("homelab:index:Homelab", name, {}, { ...opts, aliases: [{ type: "homelab:cluster:Homelab" }, ...(opts?.aliases ?? [])] });
@@ -51,6 +59,16 @@ export class Homelab extends pulumi.ComponentResource {
         ),
     );
     this.swarm = new Swarm(`${name}-swarm`, { ssh: args.config.ssh, nodes, privateKeyOpenssh: deployKey.privateKeyOpenssh, previous: args.previous }, { parent: this });
+    this.platform = new Platform(
+      `${name}-platform`,
+      {
+        platform: args.config.platform,
+        stacks: args.stacks ?? [],
+        connection: this.swarm.leaderConnection,
+        configSecret: args.configSecret ?? ((key) => new pulumi.Config("homelab").requireSecret(key)),
+      },
+      { parent: this },
+    );
     this.nodes = Object.fromEntries(
       nodes.map((n) => [n.name, { role: n.role, address: n.address, ignitionPath: n.ignitionPath, sshCommand: n.sshCommand }]),
     );

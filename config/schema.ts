@@ -99,6 +99,20 @@ export interface NodeConfig {
   readonly snippets: readonly Snippet[];
 }
 
+/** An overlay network the stacks share; the platform creates it before any stack. */
+export interface SharedNetwork {
+  readonly name: string;
+  /** IPsec between nodes (Swarm's `--opt encrypted`); costs CPU on a Pi. */
+  readonly encrypted: boolean;
+}
+
+export interface PlatformConfig {
+  /** Networks created before any stack (stacks name them `external: true`). */
+  readonly networks: readonly SharedNetwork[];
+  /** Folders of stacks/ to deploy, in order of listing; a stack left out is removed from the swarm. */
+  readonly stacks: readonly string[];
+}
+
 export interface HomelabConfig {
   /** DNS domain of the homelab (default home.arpa, RFC 8375; not .local, which is mDNS). */
   readonly domain: string;
@@ -110,10 +124,18 @@ export interface HomelabConfig {
   readonly snippets: readonly Snippet[];
   /** Nodes in config order: a new swarm starts on the first manager that answers, and staggered reboot windows follow it. */
   readonly nodes: readonly NodeConfig[];
+  /** What runs on the swarm: shared networks and the stacks. */
+  readonly platform: PlatformConfig;
 }
 
 /** zram size used for `zram: true`: half of a 2 GB Pi's RAM. */
 export const DEFAULT_ZRAM_MIB = 1024;
+
+/** The networks the stacks of stacks/ share when the config names none. */
+export const DEFAULT_NETWORKS: readonly SharedNetwork[] = [
+  { name: "traefik-public", encrypted: false },
+  { name: "monitoring", encrypted: false },
+];
 
 export const DEFAULTS = {
   domain: "home.arpa",

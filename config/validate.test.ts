@@ -208,6 +208,15 @@ const cases: BadCase[] = [
   { what: "snippet drop-in not .conf", edit: (c) => clusterSnippet(c, unit({ name: "docker.service", dropins: [{ name: "10-limits", contents: "[Service]" }] })), key: "homelab:snippets[0].units[0].dropins[0].name", words: [".conf"] },
   { what: "snippet drop-in without contents", edit: (c) => clusterSnippet(c, unit({ name: "docker.service", dropins: [{ name: "10-limits.conf" }] })), key: "homelab:snippets[0].units[0].dropins[0].contents", words: ["required"] },
   { what: "snippets as a map", edit: (c) => void (c.snippets = { files: [] }), key: "homelab:snippets", words: ["expected a list"] },
+
+  // Platform
+  { what: "network without a name", edit: (c) => void ((c as any).platform = { networks: [{ encrypted: true }] }), key: "homelab:platform.networks[0].name", words: ["required", "traefik-public"] },
+  { what: "network name with capitals", edit: (c) => void ((c as any).platform = { networks: [{ name: "Traefik" }] }), key: "homelab:platform.networks[0].name", words: ["Traefik", "lower-case"] },
+  { what: "network listed twice", edit: (c) => void ((c as any).platform = { networks: [{ name: "a" }, { name: "a" }] }), key: "homelab:platform.networks[1].name", words: ["twice"] },
+  { what: "network encryption not a boolean", edit: (c) => void ((c as any).platform = { networks: [{ name: "a", encrypted: "yes" }] }), key: "homelab:platform.networks[0].encrypted", words: ["true or false"] },
+  { what: "stack listed twice", edit: (c) => void ((c as any).platform = { stacks: ["whoami", "whoami"] }), key: "homelab:platform.stacks[1]", words: ["twice"] },
+  { what: "stack name with a slash", edit: (c) => void ((c as any).platform = { stacks: ["../etc"] }), key: "homelab:platform.stacks[0]", words: ["folder of stacks/"] },
+  { what: "unknown platform key", edit: (c) => void ((c as any).platform = { stack: ["whoami"] }), key: "homelab:platform.stack", words: ["unknown setting", "stacks"] },
   {
     what: "node snippet with relative path",
     edit: (c) => void (node(c, 2).snippets = [file({ path: "motd" })]),
@@ -312,6 +321,13 @@ describe("validateConfig", () => {
       updates: { rebootStrategy: DEFAULTS.rebootStrategy, windowStart: DEFAULTS.windowStart, windowLength: DEFAULTS.windowLength, group: DEFAULTS.group },
       snippets: [],
       nodes: [{ name: "pi", role: "manager", address: "10.0.0.2", sshPort: DEFAULTS.sshPort, availability: DEFAULTS.availability, labels: {}, zramMiB: 0, snippets: [] }],
+      platform: {
+        networks: [
+          { name: "traefik-public", encrypted: false },
+          { name: "monitoring", encrypted: false },
+        ],
+        stacks: [],
+      },
     });
     // The defaults themselves are what the docs promise.
     expect(DEFAULTS).toEqual({

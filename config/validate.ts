@@ -8,8 +8,10 @@ import {
   AVAILABILITIES,
   DEFAULT_ZRAM_MIB,
   DEFAULTS,
+  DEFAULT_NETWORKS,
   HomelabConfig,
   NetworkConfig,
+  PlatformConfig,
   NodeConfig,
   REBOOT_STRATEGIES,
   ROLES,
@@ -184,6 +186,35 @@ function checkTopology(issues: IssueList, nodes: readonly NodeConfig[], network:
  * parsed from YAML/JSON) and applies defaults. Reports every problem at once.
  * @throws ConfigError naming each bad config key and its fix; nothing is rendered or created.
  */
+/** Docker network and stack names: what `docker network create` and `docker stack deploy` accept, kept simple. */
+const OBJECT_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+function readPlatform(issues: IssueList, r: MapReader): PlatformConfig {
+  const networkItems = r.list("networks", "list shared overlay networks, e.g. [{name: traefik-public}, {name: monitoring, encrypted: true}]");
+  const networks = networkItems.flatMap((item) => {
+    const n = MapReader.of(issues, item.key, item.value);
+    const name = n.requiredString("name", "give the network a name, e.g. traefik-public") ?? "";
+    if (name !== "" && !OBJECT_NAME.test(name)) issues.error(n.child("name"), `"${name}" is not a network name. Fix: lower-case letters, digits, "-" and "_", up to 63 characters.`);
+    const encrypted = n.boolean("encrypted", false);
+    n.rejectUnknownKeys();
+    return name === "" ? [] : [{ name, encrypted }];
+  });
+  const seen = new Set<string>();
+  for (const [i, n] of networks.entries()) {
+    if (seen.has(n.name)) issues.error(`${r.child("networks")}[${i}].name`, `"${n.name}" is listed twice. Fix: keep one entry.`);
+    seen.add(n.name);
+  }
+  const stacks = r.stringList("stacks", "list folders of stacks/, e.g. [whoami]").map((item) => {
+    if (!OBJECT_NAME.test(item.value)) issues.error(item.key, `"${item.value}" is not a stack name. Fix: the name of a folder of stacks/, in lower case.`);
+    return item.value;
+  });
+  for (const [i, name] of stacks.entries()) {
+    if (stacks.indexOf(name) !== i) issues.error(`${r.child("stacks")}[${i}]`, `"${name}" is listed twice. Fix: keep one entry.`);
+  }
+  r.rejectUnknownKeys();
+  return { networks: r.raw("networks") === undefined ? DEFAULT_NETWORKS : networks, stacks };
+}
+
 export function validateConfig(raw: Record<string, unknown>): ValidationResult {
   const issues = new IssueList();
   const root = MapReader.of(issues, "homelab:", raw);
@@ -203,11 +234,12 @@ export function validateConfig(raw: Record<string, unknown>): ValidationResult {
     issues.error("homelab:nodes", "no nodes. Fix: list your Pis, e.g. - {name: swarm-manager-1, role: manager, address: 192.168.99.101}.");
   }
   const nodes = nodeItems.flatMap((item) => readNode(issues, item.key, item.value) ?? []);
+  const platform = readPlatform(issues, root.map("platform"));
   root.rejectUnknownKeys();
   checkTopology(issues, nodes, network);
   if (updates.rebootStrategy === "staggered" && nodes.filter((n) => n.role === "manager").length > 7) {
     issues.error("homelab:updates.rebootStrategy", "staggered gives each manager its own weekday, so it allows at most 7 managers. Fix: use off and reboot by hand.");
   }
   if (issues.errors.length > 0) throw new ConfigError(issues.errors);
-  return { config: { domain, arch, network, ssh, updates, snippets, nodes }, warnings: issues.warnings };
+  return { config: { domain, arch, network, ssh, updates, snippets, nodes, platform }, warnings: issues.warnings };
 }

@@ -16,7 +16,7 @@ import { Inventory, labUp } from "./lab";
 
 export const STACK = "lab";
 const PROGRAM_FILES = ["index.ts", "Pulumi.yaml", "package.json", "tsconfig.json"];
-const PROGRAM_DIRS = ["components", "config", "ignition", "swarm"];
+const PROGRAM_DIRS = ["components", "compose", "config", "ignition", "stacks", "swarm"];
 
 export function stackPaths() {
   const root = path.join(REPO_ROOT, "out", "lab-stack");
@@ -43,6 +43,8 @@ export function refreshWorkingCopy(programRoot: string = REPO_ROOT): void {
   fs.mkdirSync(p.project, { recursive: true });
   for (const dir of PROGRAM_DIRS) {
     fs.rmSync(path.join(p.project, dir), { recursive: true, force: true });
+    // An older revision may lack a folder (compose/ came later).
+    if (!fs.existsSync(path.join(programRoot, dir))) continue;
     fs.cpSync(path.join(programRoot, dir), path.join(p.project, dir), {
       recursive: true,
       filter: (src) => !src.endsWith(".test.ts") && !src.includes("__snapshots__"),

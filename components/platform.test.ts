@@ -1,0 +1,143 @@
+/**
+ * The platform's resource graph under Pulumi mocks: networks, Swarm objects named by content,
+ * stacks, and their wiring (what depends on what, what is secret, what replaces). What this does
+ * not cover: that the scripts work on a swarm (the e2e suite deploys a stack on the lab).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { StackSource } from "../compose/types";
+import { DEFAULT_NETWORKS, PlatformConfig } from "../config/schema";
+import { Registration, recordRegistrations } from "./registrations.testing";
+
+type Recorded = Registration;
+let resources: Recorded[] = [];
+
+
+pulumi.runtime.setMocks(
+  {
+    newResource(args: pulumi.runtime.MockResourceArgs) {
+      const state: Record<string, unknown> = { ...args.inputs };
+      if (args.type === "random:index/randomPassword:RandomPassword") state.result = `random-value-of-${args.name}`;
+      if (args.type === "command:remote:Command" && args.name.endsWith("-deploy")) state.stdout = "services=demo_web\n";
+      return { id: `${args.name}-id`, state };
+    },
+    call() {
+      throw new Error("no invokes expected");
+    },
+  },
+  "homelab",
+  "homelab",
+  false,
+  "organization",
+);
+
+recordRegistrations((r) => resources.push(r));
+
+import { Platform } from "./platform";
+
+const platformConfig: PlatformConfig = { networks: DEFAULT_NETWORKS, stacks: ["demo"] };
+
+function demo(siteText: string): StackSource {
+  return {
+    name: "demo",
+    file: "stacks/demo/compose.yml",
+    document: {
+      services: {
+        web: {
+          image: "traefik/whoami:v1.10.3",
+          networks: ["traefik-public"],
+          secrets: ["db_password"],
+          configs: [{ source: "site", target: "/site.txt" }],
+          deploy: { resources: { limits: { memory: "32M" }, reservations: { memory: "16M" } } },
+        },
+      },
+      networks: { "traefik-public": { external: true } },
+      secrets: { db_password: { "x-homelab": { generate: { length: 24 } } } },
+      configs: { site: { file: "./site.txt" } },
+    },
+    services: ["web"],
+    secrets: [{ key: "db_password", source: { kind: "random", length: 24 } }],
+    configs: [{ key: "site", content: siteText, file: "stacks/demo/site.txt" }],
+    externalNetworks: ["traefik-public"],
+  } as StackSource;
+}
+
+async function build(source: StackSource, leaderHost = "10.0.0.1"): Promise<Platform> {
+  resources = [];
+  const connection = pulumi.secret({ host: leaderHost, port: 22, user: "core", privateKey: "KEY", dialErrorLimit: 3, perDialTimeout: 10 });
+  const platform = new Platform("platform", { platform: platformConfig, stacks: [source], connection, configSecret: () => pulumi.secret("from-config") });
+  await new Promise((resolve) => platform.stacks.demo.apply(resolve));
+  await new Promise((r) => setTimeout(r, 50));
+  return platform;
+}
+
+const one = (suffix: string) => {
+  const found = resources.filter((r) => r.name.endsWith(suffix));
+  if (found.length !== 1) throw new Error(`expected one *${suffix}, got ${found.map((r) => r.name).join(", ") || "none"}`);
+  return found[0];
+};
+
+describe("the platform's resource graph", () => {
+  test("every shared network is ensured on a manager, keyed on its name only", async () => {
+    await build(demo("hello"));
+    for (const network of DEFAULT_NETWORKS) {
+      const step = one(`networks-${network.name}`);
+      expect(step.inputs.create).toBe(`bash -s -- ensure ${network.name} false`);
+      expect(step.inputs.stdin).toContain("docker network create");
+      expect(step.inputs.delete).toContain("docker network rm");
+      expect(step.inputs.triggers).toEqual([network.name]);
+      expect(step.inputs.connection.host).toBe("10.0.0.1");
+    }
+  });
+
+  test("a config is a Swarm object named by its content; a new content is a new name (replacement)", async () => {
+    await build(demo("hello"));
+    const first = one("-config-site");
+    expect(first.inputs.create).toMatch(/^bash -s -- ensure config demo_site-[0-9a-f]{8} demo$/);
+    expect(first.inputs.stdin).toContain(`HOMELAB_OBJECT_CONTENT='${Buffer.from("hello").toString("base64")}'`);
+    const firstName = first.inputs.triggers[0];
+    await build(demo("hello"));
+    expect(one("-config-site").inputs.triggers[0]).toBe(firstName);
+    await build(demo("hello again"));
+    expect(one("-config-site").inputs.triggers[0]).not.toBe(firstName);
+  });
+
+  test("a secret's value goes only to the object's stdin (secret), its name is an HMAC fingerprint", async () => {
+    await build(demo("hello"));
+    const secret = one("-secret-db_password");
+    const value = "random-value-of-platform-demo-db_password";
+    expect(secret.inputs.stdin).toContain(Buffer.from(value).toString("base64"));
+    expect(secret.additionalSecretOutputs).toContain("stdin");
+    expect(secret.inputs.create).toMatch(/^bash -s -- ensure secret demo_db_password-[0-9a-f]{8} demo$/);
+    const plainHash = require("crypto").createHash("sha256").update(value).digest("hex").slice(0, 8);
+    expect(secret.inputs.create).not.toContain(plainHash);
+    for (const r of resources) {
+      if (r.name.endsWith("-secret-db_password")) continue;
+      expect(JSON.stringify(r.inputs)).not.toContain(value);
+      expect(JSON.stringify(r.inputs)).not.toContain(Buffer.from(value).toString("base64"));
+    }
+  });
+
+  test("the stack deploys the rendered compose text after its networks and objects", async () => {
+    const platform = await build(demo("hello"));
+    const deploy = one("platform-demo-deploy");
+    expect(deploy.inputs.create).toBe("bash -s -- deploy demo");
+    expect(deploy.inputs.stdin).toContain("HOMELAB_STACK_COMPOSE=$(cat <<'HOMELAB_COMPOSE_EOF'");
+    expect(deploy.inputs.stdin).toMatch(/name: demo_site-[0-9a-f]{8}/);
+    expect(deploy.inputs.stdin).toMatch(/name: demo_db_password-[0-9a-f]{8}/);
+    expect(deploy.inputs.delete).toContain("docker stack rm");
+    expect(deploy.dependencies).toEqual(
+      expect.arrayContaining([one("networks-traefik-public").urn, one("-config-site").urn, one("-secret-db_password").urn]),
+    );
+    expect(deploy.dependencies).not.toContain(one("networks-monitoring").urn);
+    expect(await new Promise((resolve) => platform.stacks.demo.apply(resolve))).toEqual(["demo_web"]);
+  });
+
+  test("a new leader changes only the connection: no name, trigger or compose text moves", async () => {
+    await build(demo("hello"), "10.0.0.1");
+    const before = resources.map((r) => ({ name: r.name, triggers: r.inputs.triggers, create: r.inputs.create, stdin: r.inputs.stdin }));
+    await build(demo("hello"), "10.0.0.2");
+    const after = resources.map((r) => ({ name: r.name, triggers: r.inputs.triggers, create: r.inputs.create, stdin: r.inputs.stdin }));
+    expect(after).toEqual(before);
+    expect(one("networks-traefik-public").inputs.connection.host).toBe("10.0.0.2");
+  });
+});

@@ -1,0 +1,60 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { StackSource } from "../compose/types";
+import { PlatformConfig } from "../config/schema";
+import { NodeConnection } from "./connection";
+import { SharedNetworks } from "./networks";
+import { Stack } from "./stack";
+
+export interface PlatformArgs {
+  readonly platform: PlatformConfig;
+  /** The stacks to deploy, loaded and checked against the config before anything was registered. */
+  readonly stacks: readonly StackSource[];
+  /** A manager of the swarm (Swarm.leaderConnection: resolves once the swarm is formed). */
+  readonly connection: pulumi.Output<NodeConnection>;
+  /** A secret from the stack config (`pulumi config set --secret homelab:KEY …`), checked to exist. */
+  readonly configSecret: (key: string) => pulumi.Output<string>;
+}
+
+/**
+ * What runs on the swarm: the shared networks first, then each stack on its own (one resource
+ * per stack, so one that fails does not take the others' changes with it). Everything is driven
+ * through a manager's SSH connection and keyed on names and content, never on which manager: a
+ * new leader re-runs idempotent steps and recreates nothing.
+ */
+export class Platform extends pulumi.ComponentResource {
+  /** Stack name → its services as deployed. */
+  public readonly stacks: Record<string, pulumi.Output<string[]>>;
+
+  constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("homelab:platform:Platform", name, {}, opts);
+    const networks = new SharedNetworks(`${name}-networks`, { networks: args.platform.networks, connection: args.connection }, { parent: this });
+    // Keys the fingerprints in secret names (see Stack); made once, kept in state as a secret.
+    const nameSalt = new random.RandomPassword(`${name}-object-name-salt`, { length: 32, special: false }, { parent: this }).result;
+    this.stacks = Object.fromEntries(
+      args.stacks.map((source) => {
+        const secretValues = Object.fromEntries(
+          source.secrets.map((s) => [
+            s.key,
+            s.source.kind === "random"
+              ? new random.RandomPassword(`${name}-${source.name}-${s.key}`, { length: s.source.length, special: false }, { parent: this }).result
+              : args.configSecret(s.source.key),
+          ]),
+        );
+        const stack = new Stack(
+          `${name}-${source.name}`,
+          {
+            source,
+            connection: args.connection,
+            secretValues,
+            nameSalt,
+            networks: source.externalNetworks.map((n) => networks.byName[n]),
+          },
+          { parent: this },
+        );
+        return [source.name, stack.services];
+      }),
+    );
+    this.registerOutputs({ stacks: this.stacks });
+  }
+}

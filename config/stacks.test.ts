@@ -1,0 +1,63 @@
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ConfigError } from "./reader";
+import { DEFAULT_NETWORKS } from "./schema";
+import { loadStacks } from "./stacks";
+
+const COMPOSE = `services:
+  web:
+    image: traefik/whoami:v1.10.3
+    networks: [NETWORK]
+    secrets: [token]
+    deploy:
+      resources:
+        limits: { memory: 32M }
+        reservations: { memory: 16M }
+networks:
+  NETWORK:
+    external: true
+secrets:
+  token:
+    x-homelab: { config: demoToken }
+`;
+
+function stacksDir(network: string): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-stacks-"));
+  fs.mkdirSync(path.join(root, "stacks", "demo"), { recursive: true });
+  fs.writeFileSync(path.join(root, "stacks", "demo", "compose.yml"), COMPOSE.replace(/NETWORK/g, network));
+  return path.join(root, "stacks");
+}
+
+function problems(run: () => unknown): string[] {
+  try {
+    run();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues.map((i) => `${i.key}: ${i.message}`);
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("loadStacks", () => {
+  test("a stack on a shared network with its config secret set loads", () => {
+    const stacks = loadStacks({ networks: DEFAULT_NETWORKS, stacks: ["demo"] }, stacksDir("traefik-public"), (key) => key === "demoToken");
+    expect(stacks.map((s) => [s.name, s.externalNetworks, s.secrets.map((x) => x.key)])).toEqual([["demo", ["traefik-public"], ["token"]]]);
+  });
+
+  test("every problem at once: no folder, a network nobody creates, an unset secret, each with its fix", () => {
+    const dir = stacksDir("backend");
+    expect(problems(() => loadStacks({ networks: DEFAULT_NETWORKS, stacks: ["demo", "nope"] }, dir, () => false))).toEqual([
+      "homelab:platform.stacks[1]: there is no folder stacks/nope. Fix: use one of demo, or add the folder.",
+      "stacks/demo/compose.yml: networks.backend: is external, but homelab:platform.networks does not create it. Fix: add {name: backend} to homelab:platform.networks.",
+      "stacks/demo/compose.yml: secrets.token: needs homelab:demoToken, which is not set. Fix: pulumi config set --secret homelab:demoToken <value>",
+    ]);
+  });
+
+  test("a broken compose file is reported by file and key", () => {
+    const dir = stacksDir("traefik-public");
+    fs.writeFileSync(path.join(dir, "demo", "compose.yml"), COMPOSE.replace(/NETWORK/g, "traefik-public").replace("whoami:v1.10.3", "whoami"));
+    const found = problems(() => loadStacks({ networks: DEFAULT_NETWORKS, stacks: ["demo"] }, dir, () => true));
+    expect(found).toEqual([expect.stringMatching(/^stacks\/demo\/compose\.yml: services\.web\.image: .*no version tag.*Fix:/)]);
+  });
+});

@@ -1,0 +1,48 @@
+import * as fs from "fs";
+import * as path from "path";
+import { loadStack } from "../compose/load";
+import { StackError, StackSource } from "../compose/types";
+import { ConfigError, ConfigIssue } from "./reader";
+import { PlatformConfig } from "./schema";
+
+/**
+ * Loads the stacks homelab:platform.stacks lists from stacksDir and checks them against the config,
+ * before anything is registered: a missing folder, a broken compose file, an external network no
+ * one creates (the seed's fresh installs stopped there), a secret whose config key is not set.
+ * @param hasConfigSecret whether `homelab:KEY` is set in the stack config.
+ * @throws ConfigError listing every problem with its fix.
+ */
+export function loadStacks(platform: PlatformConfig, stacksDir: string, hasConfigSecret: (key: string) => boolean): StackSource[] {
+  const issues: ConfigIssue[] = [];
+  const networks = new Set(platform.networks.map((n) => n.name));
+  const stacks = platform.stacks.flatMap((name, i) => {
+    const dir = path.join(stacksDir, name);
+    if (!fs.existsSync(dir)) {
+      const known = fs.existsSync(stacksDir) ? fs.readdirSync(stacksDir).filter((f) => fs.statSync(path.join(stacksDir, f)).isDirectory()) : [];
+      issues.push({ key: `homelab:platform.stacks[${i}]`, message: `there is no folder stacks/${name}. Fix: use one of ${known.join(", ") || "(none yet)"}, or add the folder.` });
+      return [];
+    }
+    try {
+      return [loadStack(dir)];
+    } catch (err) {
+      if (!(err instanceof StackError)) throw err;
+      for (const issue of err.issues) issues.push({ key: [path.relative(path.dirname(stacksDir), err.file), issue.key].filter((k) => k !== "").join(": "), message: issue.message });
+      return [];
+    }
+  });
+  for (const stack of stacks) {
+    const file = path.relative(path.dirname(stacksDir), stack.file);
+    for (const network of stack.externalNetworks) {
+      if (!networks.has(network)) {
+        issues.push({ key: `${file}: networks.${network}`, message: `is external, but homelab:platform.networks does not create it. Fix: add {name: ${network}} to homelab:platform.networks.` });
+      }
+    }
+    for (const secret of stack.secrets) {
+      if (secret.source.kind === "config" && !hasConfigSecret(secret.source.key)) {
+        issues.push({ key: `${file}: secrets.${secret.key}`, message: `needs homelab:${secret.source.key}, which is not set. Fix: pulumi config set --secret homelab:${secret.source.key} <value>` });
+      }
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return stacks;
+}

@@ -1,0 +1,33 @@
+# shellcheck shell=bash
+# Usage: stack.sh deploy NAME | stack.sh remove NAME
+# Run on a manager. `deploy` reads the rendered compose file from HOMELAB_STACK_COMPOSE (a
+# preamble on stdin, as plain text so that `pulumi preview --diff` shows what changes in it) and
+# runs `docker stack deploy --prune`; the file holds no secret (secrets are external Swarm
+# objects). `--resolve-image never`: tags are pinned, and asking a registry for digests on every
+# deploy would fail offline and slow every run. `remove` runs `docker stack rm` and waits
+# until its services and networks are gone; named volumes stay (the data is the owner's).
+action=${1:?usage: stack.sh deploy|remove NAME}
+name=${2:?stack name}
+wait_for_docker
+is_manager || die "$(hostname) is not a swarm manager"
+case "$action" in
+  deploy)
+    compose=${HOMELAB_STACK_COMPOSE:?the compose file is missing from the script preamble}
+    unset HOMELAB_STACK_COMPOSE
+    file=$(mktemp)
+    trap 'rm -f "$file"' EXIT
+    printf '%s\n' "$compose" >"$file"
+    docker stack deploy --prune --resolve-image never --compose-file "$file" "$name" >&2
+    echo "services=$(docker stack services --format '{{.Name}}' "$name" | sort | paste -sd, -)"
+    ;;
+  remove)
+    docker stack rm "$name" >&2 || true
+    for _ in $(seq 1 60); do
+      [ -z "$(docker stack services -q "$name" 2>/dev/null)" ] &&
+        [ -z "$(docker network ls -q --filter "label=com.docker.stack.namespace=$name")" ] && { log "stack $name removed"; exit 0; }
+      sleep 1
+    done
+    die "stack $name still has services or networks after 60 s; check 'docker stack ps $name'"
+    ;;
+  *) die "unknown action '$action'" ;;
+esac
