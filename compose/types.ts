@@ -1,0 +1,88 @@
+/**
+ * What the platform needs to know about one stack (a compose file under `stacks/<name>/`), read by
+ * pure functions so the Pulumi components only wire it to resources (DESIGN.md: keep rendering
+ * apart from wiring). Nothing here holds a secret value: secrets are named by their source and
+ * their values only ever exist as Pulumi secrets.
+ */
+
+/**
+ * Where a Swarm secret's value comes from. A compose file says it under the top-level secret's
+ * `x-homelab:` key, because compose itself only knows `file:` (a secret in the repository) and
+ * `environment:` (a secret in the deployer's shell), and both are refused.
+ */
+export type SecretSource =
+  /** Made by @pulumi/random (`x-homelab: { generate: { length: 32 } }`), kept in the Pulumi state as a secret. */
+  | { readonly kind: "random"; readonly length: number }
+  /** The owner's `pulumi config set --secret homelab:<key> …` (`x-homelab: { config: <key> }`). */
+  | { readonly kind: "config"; readonly key: string };
+
+export interface StackSecret {
+  /** The compose top-level `secrets:` key (what services name in their own `secrets:`), e.g. `db_password`. */
+  readonly key: string;
+  readonly source: SecretSource;
+}
+
+export interface StackConfig {
+  /** The compose top-level `configs:` key, e.g. `index_txt`. */
+  readonly key: string;
+  /** The content the Swarm config gets: the file's text, or the inline `content:`. Never a secret (configs are readable by anyone with Docker access). */
+  readonly content: string;
+  /** The file it was read from, joined to the compose file's folder (e.g. `stacks/whoami/index.txt`); absent for an inline `content:`. */
+  readonly file?: string;
+}
+
+/** A port published through Swarm's ingress routing mesh (IPVS: missing in the lab, see DESIGN.md). */
+export interface IngressPort {
+  readonly service: string;
+  /** As written, e.g. `8080:80` or `{published: 8080, target: 80}` rendered as `8080:80/tcp`. */
+  readonly spec: string;
+}
+
+/** A service's memory, in bytes, as Docker parses it (`memoryBytes`). */
+export interface ServiceMemory {
+  readonly limit: number;
+  readonly reservation: number;
+}
+
+export interface StackSource {
+  /** The folder name under `stacks/`, also the `docker stack deploy` name (e.g. `whoami`). */
+  readonly name: string;
+  /** Path of the compose file, as given (used in every error message). */
+  readonly file: string;
+  /** The parsed compose document (plain JS, aliases and merge keys resolved), kept for `renderStack`. */
+  readonly document: Readonly<Record<string, unknown>>;
+  /** Service names, in file order. */
+  readonly services: readonly string[];
+  readonly secrets: readonly StackSecret[];
+  readonly configs: readonly StackConfig[];
+  /** Swarm names of the top-level networks with `external: true` (`name:` if given, else the key): the platform must create them before the stack. */
+  readonly externalNetworks: readonly string[];
+  /** Ingress-published ports (allowed; listed so the platform can warn where there is no routing mesh). parseStack always sets it. */
+  readonly ingressPorts?: readonly IngressPort[];
+  /** Per service, its memory limit and reservation in bytes (for the "fits in 75% of a node" check). parseStack always sets it. */
+  readonly memory?: Readonly<Record<string, ServiceMemory>>;
+}
+
+/** One problem in a compose file: where (`services.web.image`) and what, with the fix. */
+export interface StackIssue {
+  readonly key: string;
+  readonly message: string;
+}
+
+/**
+ * Every problem found in one compose file, reported at once and before anything is deployed. Each
+ * line names the file and the key, e.g.
+ * `stacks/monitoring/compose.yml: services.prometheus.image: "prom/prometheus" has no version tag. Fix: …`.
+ */
+export class StackError extends Error {
+  constructor(
+    readonly file: string,
+    readonly issues: readonly StackIssue[],
+  ) {
+    super(
+      `${file}: ${issues.length} problem${issues.length === 1 ? "" : "s"}; nothing was deployed:\n` +
+        issues.map((i) => `  - ${file}: ${i.key ? `${i.key}: ` : ""}${i.message}`).join("\n"),
+    );
+    this.name = "StackError";
+  }
+}
