@@ -1,0 +1,114 @@
+import * as YAML from "yaml";
+import { FILES, parse, validDoc } from "./fixtures";
+import { contentFingerprint, objectName } from "./names";
+import { RenderNames, renderStack } from "./render";
+import { StackError, StackSource } from "./types";
+
+/** The names the platform would give: configs by content, the secret by a stand-in fingerprint. */
+function namesFor(source: StackSource): RenderNames {
+  return {
+    secrets: Object.fromEntries(source.secrets.map((s) => [s.key, objectName(source.name, s.key, "5ec12e70")])),
+    configs: Object.fromEntries(source.configs.map((c) => [c.key, objectName(source.name, c.key, contentFingerprint(c.content))])),
+  };
+}
+
+const render = (doc: unknown, files = FILES, labels?: Record<string, string>) => {
+  const source = parse(doc, files);
+  return renderStack(source, namesFor(source), { labels });
+};
+const rendered = (doc: unknown, files = FILES) => YAML.parse(render(doc, files));
+
+describe("renderStack", () => {
+  test("secrets and configs become external objects with the given names; no content, no x-homelab", () => {
+    const out = rendered(validDoc());
+    expect(out.secrets).toEqual({ web_password: { external: true, name: "demo_web_password-5ec12e70" } });
+    expect(out.configs).toEqual({ site: { external: true, name: `demo_site-${contentFingerprint("hello\n")}` } });
+  });
+
+  test("no secret value, config content or x-homelab key is anywhere in the text", () => {
+    const sentinel = "SENTINEL-c0nfig-CONTENT-0xdeadbeef";
+    const doc = validDoc();
+    doc.secrets.web_password["x-homelab"] = { config: "sentinelSecretKey" };
+    doc.configs.inline = { content: `${sentinel} inline` };
+    doc.services.web["x-homelab"] = { jit: true };
+    const text = render(doc, { "site.txt": sentinel });
+    expect(text).not.toContain(sentinel);
+    expect(text).not.toContain("sentinelSecretKey");
+    expect(text).not.toContain("x-homelab");
+    expect(text).not.toContain("file:");
+    expect(text).not.toContain("content:");
+  });
+
+  test("a missing name is an error naming the stack, the file and the key", () => {
+    const source = parse(validDoc());
+    const names = namesFor(source);
+    expect(() => renderStack(source, { ...names, configs: {} })).toThrow(StackError);
+    expect(() => renderStack(source, { ...names, configs: {} })).toThrow(/stacks\/demo\/compose\.yml: configs\.site: stack demo: no Swarm object name was given/);
+    expect(() => renderStack(source, { ...names, secrets: { web_password: "bad name!" } })).toThrow(/secrets\.web_password: stack demo: "bad name!" is not a valid Swarm name/);
+  });
+
+  test("external networks stay external; the stack's own networks are as written", () => {
+    const doc = validDoc();
+    doc.networks.internal = { driver: "overlay", attachable: true };
+    const out = rendered(doc);
+    expect(out.networks).toEqual({ "traefik-public": { external: true }, internal: { driver: "overlay", attachable: true } });
+  });
+
+  test("homelab.stack and extra labels join a map of the user's labels", () => {
+    const doc = validDoc();
+    doc.services.web.deploy.labels = { "traefik.enable": "true", "homelab.stack": "forged" };
+    const out = YAML.parse(render(doc, FILES, { "homelab.jit": "true" }));
+    expect(out.services.web.deploy.labels).toEqual({ "traefik.enable": "true", "homelab.stack": "demo", "homelab.jit": "true" });
+  });
+
+  test("homelab.stack and extra labels join a list of the user's k=v labels, keeping the list form", () => {
+    const doc = validDoc();
+    doc.services.web.deploy.labels = ["traefik.enable=true", "homelab.stack=forged", "a=b=c"];
+    const out = YAML.parse(render(doc, FILES, { "homelab.jit": "true" }));
+    expect(out.services.web.deploy.labels).toEqual(["traefik.enable=true", "a=b=c", "homelab.jit=true", "homelab.stack=demo"]);
+  });
+
+  test("every service gets the label, also one with no deploy.labels yet", () => {
+    const doc = validDoc();
+    doc.services.db = { ...doc.services.web, image: "postgres:16.3" };
+    const out = rendered(doc);
+    expect(Object.values(out.services).map((s: any) => s.deploy.labels["homelab.stack"])).toEqual(["demo", "demo"]);
+    expect(out.services.web.deploy.resources).toEqual(validDoc().services.web.deploy.resources);
+  });
+
+  test("version 3.9 is written first when the file has none; the file's own version is kept", () => {
+    expect(render(validDoc()).startsWith('version: "3.9"\nservices:\n')).toBe(true);
+    expect(render({ version: "3.8", ...validDoc() }).startsWith('version: "3.8"\n')).toBe(true);
+  });
+
+  test("strings a YAML 1.1 reader (Docker 20.10) would misread stay strings; octal modes keep their value", () => {
+    const doc = validDoc();
+    doc.services.web.environment = { A: "on", B: "y", C: "0440", D: "1_000", WEB_PASSWORD_FILE: "/run/secrets/web_password" };
+    doc.services.web.secrets = [{ source: "web_password", mode: 0o440 }];
+    const text = render(doc);
+    for (const quoted of ['A: "on"', 'B: "y"', 'C: "0440"', 'D: "1_000"']) expect(text).toContain(quoted);
+    expect(text).toContain("mode: 288");
+    expect(YAML.parse(text, { version: "1.1" }).services.web.environment).toEqual(doc.services.web.environment);
+  });
+
+  test("the same input renders byte-identical text", () => {
+    const a = render(validDoc());
+    const b = render(validDoc());
+    expect(b).toBe(a);
+  });
+
+  test("changing a config file changes only that config's name in the output", () => {
+    const before = render(validDoc()).split("\n");
+    const after = render(validDoc(), { "site.txt": "hello, edited\n" }).split("\n");
+    expect(after).toHaveLength(before.length);
+    const changed = before.flatMap((line, i) => (line === after[i] ? [] : [[line, after[i]]]));
+    expect(changed).toEqual([[`    name: demo_site-${contentFingerprint("hello\n")}`, `    name: demo_site-${contentFingerprint("hello, edited\n")}`]]);
+  });
+
+  test("the source is not modified (it can be rendered again)", () => {
+    const source = parse(validDoc());
+    const copy = structuredClone(source.document);
+    renderStack(source, namesFor(source), { labels: { x: "y" } });
+    expect(source.document).toEqual(copy);
+  });
+});

@@ -1,0 +1,78 @@
+import { isPlainObject } from "../config/reader";
+import { SWARM_OBJECT_NAME, SWARM_OBJECT_NAME_MAX } from "./names";
+import { StackError, StackIssue, StackSource } from "./types";
+import { stringifyCompose } from "./yaml";
+
+/** Per compose key, the Swarm object the platform made for it (`objectName`). */
+export interface RenderNames {
+  readonly secrets: Readonly<Record<string, string>>;
+  readonly configs: Readonly<Record<string, string>>;
+}
+
+export interface RenderOptions {
+  /** More `deploy.labels` for every service (e.g. a JIT or backup marker); `homelab.stack` always wins. */
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** The service label that says which stack a service belongs to. */
+export const STACK_LABEL = "homelab.stack";
+/** Written when the file has no `version:`: Docker 20.10's `stack deploy` requires one, and 3.9 is the newest it knows. */
+export const DEFAULT_VERSION = "3.9";
+
+/** Our extension key: it means nothing to Docker, and 20.10's schema allows `x-` keys only in some places. */
+const EXTENSION = "x-homelab";
+
+function withoutExtension(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutExtension);
+  if (!isPlainObject(value)) return value;
+  return Object.fromEntries(Object.entries(value).filter(([k]) => k !== EXTENSION).map(([k, v]) => [k, withoutExtension(v)]));
+}
+
+/** The user's labels (a map, or a list of `key=value`) in the same form, with ours set (replacing the user's value for the same key). */
+function withLabels(labels: unknown, ours: Readonly<Record<string, string>>): unknown {
+  if (Array.isArray(labels)) {
+    const kept = labels.filter((l) => !Object.hasOwn(ours, String(l).split("=")[0]));
+    return [...kept, ...Object.entries(ours).map(([k, v]) => `${k}=${v}`)];
+  }
+  return { ...(isPlainObject(labels) ? labels : {}), ...ours };
+}
+
+/**
+ * The compose YAML `docker stack deploy` gets for a stack: every top-level secret and config is
+ * `{ external: true, name: <its Swarm object> }` (the platform made them; no value or file content
+ * is in the output), `x-homelab` keys are gone, every service carries `homelab.stack=<name>` (and
+ * `opts.labels`) in `deploy.labels`, and networks are as written (external ones are made by the
+ * platform, the others by the stack). The same input gives the same bytes, so a stack redeploys
+ * only when what it runs changes.
+ * @throws StackError naming the stack's file and each secret/config key with no valid name in `names`.
+ */
+export function renderStack(source: StackSource, names: RenderNames, opts: RenderOptions = {}): string {
+  const doc = withoutExtension(source.document) as Record<string, unknown>;
+  const issues: StackIssue[] = [];
+  for (const section of ["secrets", "configs"] as const) {
+    const entries = doc[section];
+    if (!isPlainObject(entries)) continue;
+    for (const key of Object.keys(entries)) {
+      const name = Object.hasOwn(names[section], key) ? names[section][key] : undefined;
+      if (name === undefined || !SWARM_OBJECT_NAME.test(name) || name.length > SWARM_OBJECT_NAME_MAX) {
+        issues.push({
+          key: `${section}.${key}`,
+          message: `stack ${source.name}: ${name === undefined ? "no Swarm object name was given" : `${JSON.stringify(name)} is not a valid Swarm name`} for it (a bug in the platform, not in the file).`,
+        });
+        continue;
+      }
+      entries[key] = { external: true, name };
+    }
+  }
+  if (issues.length > 0) throw new StackError(source.file, issues);
+
+  const ours = { ...opts.labels, [STACK_LABEL]: source.name };
+  const services = isPlainObject(doc.services) ? doc.services : {};
+  for (const spec of Object.values(services)) {
+    if (!isPlainObject(spec)) continue;
+    const deploy = isPlainObject(spec.deploy) ? spec.deploy : {};
+    spec.deploy = { ...deploy, labels: withLabels(deploy.labels, ours) };
+  }
+  const { version, ...rest } = doc;
+  return stringifyCompose({ version: version ?? DEFAULT_VERSION, ...rest });
+}
