@@ -283,6 +283,52 @@ test("join tokens are secret outputs and are the swarm's current (rotated) token
   expect(shown.joinTokens.manager).toBe(await onNode("swarm-manager-2", "docker swarm join-token -q manager"));
 });
 
+test("a stack: shared networks first, configs and secrets named by content, a changed file rotates in one up, switched off it is removed", async () => {
+  // The lab cannot pull images, so the stack's tasks do not start: this checks what the program
+  // deploys (networks, objects, service specs), not the app (tests of the services come with them).
+  const leader = JSON.parse((await pulumi(["stack", "output", "--json"])).stdout).swarmLeader as string;
+  const serviceSpec = async () => {
+    const service = await onNode(leader, "docker service ls --filter label=com.docker.stack.namespace=whoami --format '{{.Name}}' | head -n1");
+    expect(service).not.toBe("");
+    return JSON.parse(await onNode(leader, `docker service inspect ${service} --format '{{json .Spec.TaskTemplate.ContainerSpec}}'`)) as {
+      Configs?: { ConfigName: string }[];
+      Secrets?: { SecretName: string }[];
+    };
+  };
+  editStackConfig((config) => {
+    config["homelab:platform"] = { stacks: ["whoami"] };
+  });
+  try {
+    await up();
+    expect(await onNode(leader, "docker network inspect --format '{{.Driver}} {{.Attachable}}' traefik-public")).toBe("overlay true");
+    const before = await serviceSpec();
+    const configName = before.Configs![0].ConfigName;
+    expect(configName).toMatch(/^whoami_.+-[0-9a-f]{8}$/);
+    expect(before.Secrets![0].SecretName).toMatch(/^whoami_.+-[0-9a-f]{8}$/);
+    await expectNoChanges("after deploying the stack");
+
+    const page = path.join(stackPaths().project, "stacks", "whoami", "index.txt");
+    fs.appendFileSync(page, "changed by the e2e test\n");
+    const steps = stepsOf((await pulumi(["preview", "--json"])).stdout).filter((s) => s.op !== "same");
+    expect(steps.map((s) => `${s.op} ${resourceName(s)}`).sort()).toEqual(
+      ["create-replacement homelab-platform-whoami-config-index_txt", "delete-replaced homelab-platform-whoami-config-index_txt", "replace homelab-platform-whoami-config-index_txt", "update homelab-platform-whoami-deploy"].sort(),
+    );
+    await up();
+    const after = await serviceSpec();
+    expect(after.Configs![0].ConfigName).not.toBe(configName);
+    const configs = await onNode(leader, "docker config ls --format '{{.Name}}'");
+    expect(configs.split("\n")).toContain(after.Configs![0].ConfigName);
+    expect(configs.split("\n")).not.toContain(configName);
+    await expectNoChanges("after the config changed");
+  } finally {
+    refreshWorkingCopy();
+  }
+  await up();
+  expect(await onNode(leader, "docker stack ls --format '{{.Name}}'")).not.toContain("whoami");
+  expect(await onNode(leader, "docker config ls --format '{{.Name}}'")).not.toContain("whoami_");
+  expect(await onNode(leader, "docker network inspect --format '{{.Name}}' traefik-public")).toBe("traefik-public");
+});
+
 test("no secret appears in plain text in the state file", async () => {
   const revealed = (await pulumi(["stack", "export", "--show-secrets"])).stdout;
   const shown = JSON.parse((await pulumi(["stack", "output", "--json", "--show-secrets"])).stdout);
