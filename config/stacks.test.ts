@@ -54,6 +54,14 @@ describe("loadStacks", () => {
     ]);
   });
 
+  test("a secret may not read one of homelab's own settings", () => {
+    const dir = stacksDir("traefik-public");
+    fs.writeFileSync(path.join(dir, "demo", "compose.yml"), COMPOSE.replace(/NETWORK/g, "traefik-public").replace("config: demoToken", "config: domain"));
+    expect(problems(() => loadStacks({ networks: DEFAULT_NETWORKS, stacks: ["demo"] }, dir, () => true))).toEqual([
+      "stacks/demo/compose.yml: secrets.token: reads homelab:domain, which is a setting of homelab itself, not a secret. Fix: name another key, e.g. demoToken.",
+    ]);
+  });
+
   test("a broken compose file is reported by file and key", () => {
     const dir = stacksDir("traefik-public");
     fs.writeFileSync(path.join(dir, "demo", "compose.yml"), COMPOSE.replace(/NETWORK/g, "traefik-public").replace("whoami:v1.10.3", "whoami"));

@@ -5,6 +5,9 @@ import { StackError, StackSource } from "../compose/types";
 import { ConfigError, ConfigIssue } from "./reader";
 import { PlatformConfig } from "./schema";
 
+/** Top-level keys of the homelab: namespace (config/validate.ts): never a stack's secret. */
+const SETTINGS = ["domain", "arch", "network", "ssh", "updates", "snippets", "nodes", "platform"];
+
 /**
  * Loads the stacks homelab:platform.stacks lists from stacksDir and checks them against the config,
  * before anything is registered: a missing folder, a broken compose file, an external network no
@@ -38,7 +41,9 @@ export function loadStacks(platform: PlatformConfig, stacksDir: string, hasConfi
       }
     }
     for (const secret of stack.secrets) {
-      if (secret.source.kind === "config" && !hasConfigSecret(secret.source.key)) {
+      if (secret.source.kind === "config" && SETTINGS.includes(secret.source.key)) {
+        issues.push({ key: `${file}: secrets.${secret.key}`, message: `reads homelab:${secret.source.key}, which is a setting of homelab itself, not a secret. Fix: name another key, e.g. ${stack.name}${secret.key.replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase())}.` });
+      } else if (secret.source.kind === "config" && !hasConfigSecret(secret.source.key)) {
         issues.push({ key: `${file}: secrets.${secret.key}`, message: `needs homelab:${secret.source.key}, which is not set. Fix: pulumi config set --secret homelab:${secret.source.key} <value>` });
       }
     }
