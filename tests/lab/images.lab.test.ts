@@ -62,7 +62,7 @@ describe("traefik:v3.7.13 (built from source)", () => {
       const bin = await run("docker", ["cp", `${name}:/usr/local/bin/traefik`, "-"], { allowFail: true });
       expect(bin.code).toBe(0);
     } finally {
-      await run("docker", ["rm", "-f", name], { allowFail: true });
+      await run("docker", ["rm", "-f", "-v", name], { allowFail: true }); // -v: the image declares VOLUME /tmp
     }
   });
 
@@ -105,7 +105,7 @@ describe("traefik:v3.7.13 (built from source)", () => {
       const logs = await run("docker", ["logs", "--tail", "40", name], { allowFail: true });
       throw new Error(`${String(err)}\ncontainer logs:\n${logs.stdout}${logs.stderr}`);
     } finally {
-      await run("docker", ["rm", "-f", name], { allowFail: true });
+      await run("docker", ["rm", "-f", "-v", name], { allowFail: true }); // -v: the image declares VOLUME /tmp
     }
   });
 });
