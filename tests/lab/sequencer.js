@@ -7,7 +7,8 @@ const Sequencer = require("@jest/test-sequencer").default;
 const ORDER = ["lab.lab.test.ts", "images.lab.test.ts", "teardown.lab.test.ts"];
 const rank = (p) => {
   const i = ORDER.findIndex((name) => p.endsWith(`/${name}`));
-  return i === -1 ? ORDER.length - 1 : i; // other files run before teardown
+  // Other files run after the listed ones but before teardown, whatever their names.
+  return i === -1 ? ORDER.length - 1.5 : i;
 };
 
 class LabSequencer extends Sequencer {
