@@ -65,6 +65,7 @@ export class Homelab extends pulumi.ComponentResource {
         platform: args.config.platform,
         stacks: args.stacks ?? [],
         connection: this.swarm.leaderConnection,
+        swarmId: this.swarm.clusterId,
         configSecret: args.configSecret ?? ((key) => new pulumi.Config("homelab").requireSecret(key)),
       },
       { parent: this },

@@ -8,12 +8,14 @@ export interface SharedNetworksArgs {
   readonly networks: readonly SharedNetwork[];
   /** A manager of the swarm (Swarm.leaderConnection: resolves once the swarm is formed). */
   readonly connection: pulumi.Input<NodeConnection>;
+  /** The swarm's ID: a swarm formed anew (the old one lost) gets its networks again. */
+  readonly swarmId: pulumi.Input<string>;
 }
 
 /**
  * The overlay networks the stacks share, created before any stack (the seed's stacks named an
  * external network nothing created, so a fresh install stopped after the first stack). Each is
- * keyed on its name and encryption only: a new leader re-runs the idempotent ensure on another
+ * keyed on its name and the swarm only: a new leader re-runs the idempotent ensure on another
  * manager and recreates nothing.
  */
 export class SharedNetworks extends pulumi.ComponentResource {
@@ -32,8 +34,8 @@ export class SharedNetworks extends pulumi.ComponentResource {
             addPreviousOutputInEnv: false,
             create: ensure.command,
             stdin: ensure.stdin,
-            delete: scriptCommandLine("network", ["remove", network.name]),
-            triggers: [network.name],
+            delete: pulumi.output(args.swarmId).apply((swarm) => scriptCommandLine("network", ["remove", network.name, swarm])),
+            triggers: [network.name, args.swarmId],
           },
           { parent: this },
         );

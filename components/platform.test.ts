@@ -61,10 +61,10 @@ function demo(siteText: string): StackSource {
   } as StackSource;
 }
 
-async function build(source: StackSource, leaderHost = "10.0.0.1"): Promise<Platform> {
+async function build(source: StackSource, leaderHost = "10.0.0.1", swarmId = "swarm-1"): Promise<Platform> {
   resources = [];
   const connection = pulumi.secret({ host: leaderHost, port: 22, user: "core", privateKey: "KEY", dialErrorLimit: 3, perDialTimeout: 10 });
-  const platform = new Platform("platform", { platform: platformConfig, stacks: [source], connection, configSecret: () => pulumi.secret("from-config") });
+  const platform = new Platform("platform", { platform: platformConfig, stacks: [source], connection, swarmId: pulumi.output(swarmId), configSecret: () => pulumi.secret("from-config") });
   await new Promise((resolve) => platform.stacks.demo.apply(resolve));
   await new Promise((r) => setTimeout(r, 50));
   return platform;
@@ -77,14 +77,15 @@ const one = (suffix: string) => {
 };
 
 describe("the platform's resource graph", () => {
-  test("every shared network is ensured on a manager, keyed on its name only", async () => {
+  test("every shared network is ensured on a manager, keyed on its name and the swarm", async () => {
     await build(demo("hello"));
     for (const network of DEFAULT_NETWORKS) {
       const step = one(`networks-${network.name}`);
       expect(step.inputs.create).toBe(`bash -s -- ensure ${network.name} false`);
       expect(step.inputs.stdin).toContain("docker network create");
       expect(step.inputs.delete).toContain("docker network rm");
-      expect(step.inputs.triggers).toEqual([network.name]);
+      expect(step.inputs.delete).toMatch(new RegExp(` remove ${network.name} swarm-1$`));
+      expect(step.inputs.triggers).toEqual([network.name, "swarm-1"]);
       expect(step.inputs.connection.host).toBe("10.0.0.1");
     }
   });
@@ -130,6 +131,18 @@ describe("the platform's resource graph", () => {
     );
     expect(deploy.dependencies).not.toContain(one("networks-monitoring").urn);
     expect(await new Promise((resolve) => platform.stacks.demo.apply(resolve))).toEqual(["demo_web"]);
+  });
+
+  test("a swarm formed anew replaces what lived in the old one; each removal only touches the swarm it made", async () => {
+    await build(demo("hello"), "10.0.0.1", "swarm-1");
+    const before = Object.fromEntries(resources.map((r) => [r.name, r.inputs.triggers]));
+    await build(demo("hello"), "10.0.0.1", "swarm-2");
+    for (const suffix of ["networks-traefik-public", "-config-site", "-secret-db_password", "platform-demo-deploy"]) {
+      const step = one(suffix);
+      expect(step.inputs.triggers).toContain("swarm-2");
+      expect(step.inputs.triggers).not.toEqual(before[step.name]);
+      expect(step.inputs.delete).toMatch(/ swarm-2$/);
+    }
   });
 
   test("a new leader changes only the connection: no name, trigger or compose text moves", async () => {

@@ -12,6 +12,8 @@ export interface PlatformArgs {
   readonly stacks: readonly StackSource[];
   /** A manager of the swarm (Swarm.leaderConnection: resolves once the swarm is formed). */
   readonly connection: pulumi.Output<NodeConnection>;
+  /** The swarm's ID (Swarm.clusterId): what lives in the swarm is made again in a swarm formed anew. */
+  readonly swarmId: pulumi.Output<string>;
   /** A secret from the stack config (`pulumi config set --secret homelab:KEY …`), checked to exist. */
   readonly configSecret: (key: string) => pulumi.Output<string>;
 }
@@ -28,7 +30,7 @@ export class Platform extends pulumi.ComponentResource {
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super("homelab:platform:Platform", name, {}, opts);
-    const networks = new SharedNetworks(`${name}-networks`, { networks: args.platform.networks, connection: args.connection }, { parent: this });
+    const networks = new SharedNetworks(`${name}-networks`, { networks: args.platform.networks, connection: args.connection, swarmId: args.swarmId }, { parent: this });
     // Keys the fingerprints in secret names (see Stack); made once, kept in state as a secret.
     const nameSalt = new random.RandomPassword(`${name}-object-name-salt`, { length: 32, special: false }, { parent: this }).result;
     this.stacks = Object.fromEntries(
@@ -49,6 +51,7 @@ export class Platform extends pulumi.ComponentResource {
             secretValues,
             nameSalt,
             networks: source.externalNetworks.map((n) => networks.byName[n]),
+            swarmId: args.swarmId,
           },
           { parent: this },
         );

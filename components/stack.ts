@@ -17,6 +17,8 @@ export interface StackArgs {
   readonly nameSalt: pulumi.Output<string>;
   /** The shared networks the stack names as external: deployed after they exist. */
   readonly networks: readonly pulumi.Resource[];
+  /** The swarm's ID: a swarm formed anew (the old one and its objects lost) gets the stack again. */
+  readonly swarmId: pulumi.Input<string>;
 }
 
 /**
@@ -62,9 +64,9 @@ export class Stack extends pulumi.ComponentResource {
           stdin: pulumi
             .all([swarmName, content])
             .apply(([n, c]) => scriptInvocation("object", ["ensure", kind, n, stack], base64Preamble("HOMELAB_OBJECT_CONTENT", c)).stdin),
-          delete: pulumi.output(swarmName).apply((n) => scriptCommandLine("object", ["remove", kind, n])),
+          delete: pulumi.all([swarmName, args.swarmId]).apply(([n, swarm]) => scriptCommandLine("object", ["remove", kind, n, swarm])),
           // A new name is a new object: created before the stack moves to it, the old removed last.
-          triggers: [swarmName],
+          triggers: [swarmName, args.swarmId],
         },
         { parent: this, ...(kind === "secret" ? { additionalSecretOutputs: ["stdin"] } : {}) },
       );
@@ -95,7 +97,8 @@ export class Stack extends pulumi.ComponentResource {
         create: deploy.command,
         stdin: deploy.stdin,
         // Volumes stay: the data is the owner's (docker volume rm by hand to drop it).
-        delete: scriptCommandLine("stack", ["remove", stack]),
+        delete: pulumi.output(args.swarmId).apply((swarm) => scriptCommandLine("stack", ["remove", stack, swarm])),
+        triggers: [args.swarmId],
       },
       { parent: this, dependsOn: [...args.networks, ...configs, ...secrets] },
     );

@@ -1,9 +1,11 @@
 # shellcheck shell=bash
-# Usage: network.sh ensure NAME ENCRYPTED(true|false) | network.sh remove NAME
+# Usage: network.sh ensure NAME ENCRYPTED(true|false) | network.sh remove NAME SWARM_ID
 # Run on a manager. `ensure` creates the attachable overlay network NAME unless it exists (so a new
 # leader re-running it changes nothing), and refuses an existing one whose encryption differs
 # (changing it means recreating the network under every stack on it: do that by hand). `remove`
-# deletes it, and leaves it in place, with a warning, while a service still uses it.
+# deletes it, and leaves it in place, with a warning, while a service still uses it; only in the
+# swarm SWARM_ID it was made in (after a swarm was formed anew, the old network went with it, and
+# one of the same name may belong to the new swarm).
 action=${1:?usage: network.sh ensure NAME ENCRYPTED | remove NAME}
 name=${2:?network name}
 wait_for_docker
@@ -27,6 +29,8 @@ case "$action" in
     echo "network_id=$(docker network inspect --format '{{.Id}}' "$name")"
     ;;
   remove)
+    made_in=${3:?swarm id}
+    if [ "$(cluster_id)" != "$made_in" ]; then log "network $name was made in swarm $made_in, not this one; nothing to remove"; exit 0; fi
     if ! docker network inspect "$name" >/dev/null 2>&1; then log "network $name is gone already"; exit 0; fi
     if ! docker network rm "$name" >/dev/null 2>&1; then
       log "warning: network $name is still in use; left in place (remove its services, then 'docker network rm $name')"

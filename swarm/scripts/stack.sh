@@ -1,11 +1,13 @@
 # shellcheck shell=bash
-# Usage: stack.sh deploy NAME | stack.sh remove NAME
+# Usage: stack.sh deploy NAME | stack.sh remove NAME SWARM_ID
 # Run on a manager. `deploy` reads the rendered compose file from HOMELAB_STACK_COMPOSE (a
 # preamble on stdin, as plain text so that `pulumi preview --diff` shows what changes in it) and
 # runs `docker stack deploy --prune`; the file holds no secret (secrets are external Swarm
 # objects). `--resolve-image never`: tags are pinned, and asking a registry for digests on every
 # deploy would fail offline and slow every run. `remove` runs `docker stack rm` and waits
-# until its services and networks are gone; named volumes stay (the data is the owner's).
+# until its services and networks are gone; named volumes stay (the data is the owner's). Only in
+# the swarm SWARM_ID it was deployed in: after the swarm was formed anew the stack is deployed
+# there again first, and the old deployment's removal must not take the new one down.
 action=${1:?usage: stack.sh deploy|remove NAME}
 name=${2:?stack name}
 wait_for_docker
@@ -21,6 +23,8 @@ case "$action" in
     echo "services=$(docker stack services --format '{{.Name}}' "$name" | sort | paste -sd, -)"
     ;;
   remove)
+    made_in=${3:?swarm id}
+    if [ "$(cluster_id)" != "$made_in" ]; then log "stack $name was deployed in swarm $made_in, not this one; nothing to remove"; exit 0; fi
     docker stack rm "$name" >&2 || true
     for _ in $(seq 1 60); do
       [ -z "$(docker stack services -q "$name" 2>/dev/null)" ] &&

@@ -105,13 +105,15 @@ test("up from the previous release's program forms the swarm; the program now ke
   }
   expect(await swarmNodes("swarm-manager-1")).toEqual(expected);
   // This program over that state: every resource kept (aliases), nothing of a node replaced or
-  // deleted. New are the departures (a removed node leaves from this machine); the token read
+  // deleted. New are the departures (a removed node leaves from this machine) and the platform's
+  // shared networks (no stack is listed in the lab config); the token read
   // re-runs once (its triggers now include every disk); the memberships and the rotation re-run
   // because the scripts they send changed (node-config.sh, join-tokens.sh); the StackReference
   // the last release read its outputs with is gone (an invoke now).
   const steps = stepsOf((await pulumi(["preview", "--json"])).stdout).filter((s) => s.op !== "same");
   const byOp = (op: string) => steps.filter((s) => s.op === op).map(resourceName).sort();
-  expect(byOp("create")).toEqual(Object.keys(expected).map((n) => `homelab-swarm-${n}-departure`).sort());
+  const platform = ["homelab-platform", "homelab-platform-networks", "homelab-platform-networks-monitoring", "homelab-platform-networks-traefik-public", "homelab-platform-object-name-salt"];
+  expect(byOp("create")).toEqual([...Object.keys(expected).map((n) => `homelab-swarm-${n}-departure`), ...platform].sort());
   expect(byOp("replace")).toEqual(["homelab-swarm-join-tokens"]);
   expect(byOp("update")).toEqual([...Object.keys(expected).map((n) => `homelab-swarm-${n}-membership`), "homelab-swarm-rotate-join-tokens"].sort());
   for (const update of steps.filter((s) => s.op === "update")) expect(update.diffReasons).toEqual(["stdin"]);
