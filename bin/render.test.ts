@@ -98,3 +98,30 @@ test("--help prints the usage and succeeds", () => {
   expect(run.status).toBe(0);
   expect(run.stdout).toMatch(/^usage: npm run render/);
 });
+
+test("a config listing stacks also writes DIR/stacks/<stack>.yml: content-named configs, no secret source, no x-homelab", () => {
+  const config = fs.readFileSync(path.join(REPO_ROOT, "Pulumi.lab.yaml"), "utf8").replace("config:\n", "config:\n  homelab:platform:\n    stacks: [whoami]\n");
+  fs.writeFileSync(path.join(tmp, "Pulumi.x.yaml"), config);
+  fs.writeFileSync(path.join(tmp, "k.pub"), `${newEd25519PublicKey("owner@laptop")}\n`);
+  const out = path.join(tmp, "out");
+  const run = render("--config", path.join(tmp, "Pulumi.x.yaml"), "--out", out, "--authorized-key-file", path.join(tmp, "k.pub"));
+  expect(run).toMatchObject({ status: 0, stderr: "" });
+  expect(run.stdout.trim().split("\n")).toContain(path.join(out, "stacks", "whoami.yml"));
+  const text = fs.readFileSync(path.join(out, "stacks", "whoami.yml"), "utf8");
+  const page = fs.readFileSync(path.join(REPO_ROOT, "stacks", "whoami", "index.txt"), "utf8");
+  const fingerprint = require("crypto").createHash("sha256").update(page).digest("hex").slice(0, 8);
+  expect(text).toContain(`name: whoami_index_txt-${fingerprint}`);
+  expect(text).toContain("name: whoami_whoami_secret-VALUEHMAC");
+  expect(text).not.toContain("x-homelab");
+});
+
+test("a stack whose folder does not exist exits non-zero naming the key, and writes nothing", () => {
+  const config = fs.readFileSync(path.join(REPO_ROOT, "Pulumi.lab.yaml"), "utf8").replace("config:\n", "config:\n  homelab:platform:\n    stacks: [nope]\n");
+  fs.writeFileSync(path.join(tmp, "Pulumi.x.yaml"), config);
+  fs.writeFileSync(path.join(tmp, "k.pub"), `${newEd25519PublicKey("owner@laptop")}\n`);
+  const out = path.join(tmp, "out");
+  const run = render("--config", path.join(tmp, "Pulumi.x.yaml"), "--out", out, "--authorized-key-file", path.join(tmp, "k.pub"));
+  expect(run.status).not.toBe(0);
+  expect(run.stderr).toContain("homelab:platform.stacks[0]: there is no folder stacks/nope");
+  expectNothingWritten(out);
+});

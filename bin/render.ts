@@ -1,12 +1,19 @@
 /**
- * Renders every node's Ignition file without the Pulumi CLI:
+ * Renders every node's Ignition file and every listed stack without the Pulumi CLI:
  *   npm run render -- --stack homelab --out out/homelab
  *   npm run render -- --config path/to/Pulumi.x.yaml --out DIR [--authorized-key-file key.pub ...]
- * Writes DIR/ignition/<node>.ign. Exits non-zero, writing nothing, when the config is invalid.
+ * Writes DIR/ignition/<node>.ign and DIR/stacks/<stack>.yml (the compose text `pulumi up` deploys;
+ * secret names end in a placeholder, since their fingerprints come from values only Pulumi holds).
+ * Exits non-zero, writing nothing, when the config or a stack is invalid.
  */
 import * as fs from "fs";
 import * as path from "path";
+import { contentFingerprint, objectName } from "../compose/names";
+import { renderStack } from "../compose/render";
+import { StackSource } from "../compose/types";
 import { loadStackConfigFile } from "../config/load";
+import { ConfigError } from "../config/reader";
+import { loadStacks } from "../config/stacks";
 import { sshPublicKeyProblem } from "../config/sshKey";
 import { renderClusterIgnition } from "../ignition/node";
 
@@ -49,6 +56,18 @@ function readKeyFile(file: string): string {
   return key;
 }
 
+const STACKS_DIR = path.join(__dirname, "..", "stacks");
+/** Stands for a secret name's fingerprint (an HMAC of its value under a salt only the state holds). */
+const SECRET_PLACEHOLDER = "VALUEHMAC";
+
+/** A stack as deployed, but for secret names: their fingerprints need the values (Pulumi's). */
+function renderForReading(source: StackSource): string {
+  const configs = Object.fromEntries(source.configs.map((c) => [c.key, objectName(source.name, c.key, contentFingerprint(c.content))]));
+  const secrets = Object.fromEntries(source.secrets.map((s) => [s.key, `${source.name}_${s.key}-${SECRET_PLACEHOLDER}`]));
+  const header = `# Rendered by \`npm run render\`: what \`pulumi up\` deploys, except that secret names end in\n# ${SECRET_PLACEHOLDER} where \`pulumi up\` puts a fingerprint of their values (only the state holds those).\n`;
+  return header + renderStack(source, { configs, secrets });
+}
+
 function main(argv: string[]): number {
   try {
     const args = parseArgs(argv);
@@ -61,6 +80,8 @@ function main(argv: string[]): number {
       );
     }
     const files = renderClusterIgnition(config, { extraAuthorizedKeys });
+    // Secrets set with `pulumi config set --secret` are not visible here: `pulumi up` checks them.
+    const stacks = loadStacks(config.platform, STACKS_DIR, () => true).map((source) => [source.name, renderForReading(source)] as const);
     const dir = path.join(args.outDir, "ignition");
     fs.mkdirSync(dir, { recursive: true });
     for (const [name, json] of Object.entries(files)) {
@@ -68,9 +89,15 @@ function main(argv: string[]): number {
       fs.writeFileSync(file, json);
       console.log(file);
     }
+    if (stacks.length > 0) fs.mkdirSync(path.join(args.outDir, "stacks"), { recursive: true });
+    for (const [name, text] of stacks) {
+      const file = path.join(args.outDir, "stacks", `${name}.yml`);
+      fs.writeFileSync(file, text);
+      console.log(file);
+    }
     return 0;
   } catch (err) {
-    console.error((err as Error).message);
+    console.error(err instanceof ConfigError ? err.message : (err as Error).message);
     return 1;
   }
 }
