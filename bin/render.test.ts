@@ -99,12 +99,17 @@ test("--help prints the usage and succeeds", () => {
   expect(run.stdout).toMatch(/^usage: npm run render/);
 });
 
-test("a config listing stacks also writes DIR/stacks/<stack>.yml: content-named configs, no secret source, no x-homelab", () => {
-  const config = fs.readFileSync(path.join(REPO_ROOT, "Pulumi.lab.yaml"), "utf8").replace("config:\n", "config:\n  homelab:platform:\n    stacks: [whoami]\n");
+/** Renders the lab config with homelab:platform.stacks set, into tmp/out. */
+function renderLabWithStacks(...stacks: string[]) {
+  const config = fs.readFileSync(path.join(REPO_ROOT, "Pulumi.lab.yaml"), "utf8").replace("config:\n", `config:\n  homelab:platform:\n    stacks: [${stacks.join(", ")}]\n`);
   fs.writeFileSync(path.join(tmp, "Pulumi.x.yaml"), config);
   fs.writeFileSync(path.join(tmp, "k.pub"), `${newEd25519PublicKey("owner@laptop")}\n`);
   const out = path.join(tmp, "out");
-  const run = render("--config", path.join(tmp, "Pulumi.x.yaml"), "--out", out, "--authorized-key-file", path.join(tmp, "k.pub"));
+  return { out, run: render("--config", path.join(tmp, "Pulumi.x.yaml"), "--out", out, "--authorized-key-file", path.join(tmp, "k.pub")) };
+}
+
+test("a config listing stacks also writes DIR/stacks/<stack>.yml: content-named configs, no secret source, no x-homelab", () => {
+  const { out, run } = renderLabWithStacks("whoami");
   expect(run).toMatchObject({ status: 0, stderr: "" });
   expect(run.stdout.trim().split("\n")).toContain(path.join(out, "stacks", "whoami.yml"));
   const text = fs.readFileSync(path.join(out, "stacks", "whoami.yml"), "utf8");
@@ -116,11 +121,7 @@ test("a config listing stacks also writes DIR/stacks/<stack>.yml: content-named 
 });
 
 test("a stack whose folder does not exist exits non-zero naming the key, and writes nothing", () => {
-  const config = fs.readFileSync(path.join(REPO_ROOT, "Pulumi.lab.yaml"), "utf8").replace("config:\n", "config:\n  homelab:platform:\n    stacks: [nope]\n");
-  fs.writeFileSync(path.join(tmp, "Pulumi.x.yaml"), config);
-  fs.writeFileSync(path.join(tmp, "k.pub"), `${newEd25519PublicKey("owner@laptop")}\n`);
-  const out = path.join(tmp, "out");
-  const run = render("--config", path.join(tmp, "Pulumi.x.yaml"), "--out", out, "--authorized-key-file", path.join(tmp, "k.pub"));
+  const { out, run } = renderLabWithStacks("nope");
   expect(run.status).not.toBe(0);
   expect(run.stderr).toContain("homelab:platform.stacks[0]: there is no folder stacks/nope");
   expectNothingWritten(out);
