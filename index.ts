@@ -14,7 +14,13 @@ const stack = pulumi.getStack();
 // Not out/<stack>/: that is where `npm run render` and the lab write their own copies.
 // The last run's outputs: the leader stays put while healthy, a lost swarm is noticed and formed
 // again, and a node that is off keeps the incarnation it had (components/lastRun.ts).
-const homelab = new Homelab("homelab", { config, ignitionDir: `out/stacks/${stack}/ignition`, previous: readLastRun(), stacks });
+const homelab = new Homelab("homelab", {
+  config,
+  ignitionDir: `out/stacks/${stack}/ignition`,
+  caCertificateFile: `out/stacks/${stack}/homelab-ca.crt`,
+  previous: readLastRun(),
+  stacks,
+});
 
 /** For the operator: what runs where, and how to get in. */
 export const nodes = homelab.nodes;
@@ -30,3 +36,6 @@ export const swarmReformedAfter = homelab.swarm.reformedAfter;
 export const swarmMembers = homelab.swarm.members;
 /** The stacks on the swarm and their services. */
 export const stacksDeployed = homelab.platform.stacks;
+/** The homelab CA: trust it on your devices (also written to caCertificateFile). */
+export const caCertificate = homelab.platform.tls.caCertificatePem;
+export const caCertificateFile = homelab.platform.tls.caCertificatePath;

@@ -12,6 +12,8 @@ export interface HomelabArgs {
   readonly config: HomelabConfig;
   /** Where Ignition files go, relative to the project (e.g. out/homelab/ignition). */
   readonly ignitionDir: string;
+  /** Where the CA certificate goes, relative to the project (default: next to ignitionDir). */
+  readonly caCertificateFile?: string;
   /** What the stack's last run reported (see Swarm). */
   readonly previous?: pulumi.Input<PreviousRun>;
   /** The stacks to deploy, loaded and checked before anything is registered (config/stacks.ts). */
@@ -63,6 +65,8 @@ export class Homelab extends pulumi.ComponentResource {
       `${name}-platform`,
       {
         platform: args.config.platform,
+        domain: args.config.domain,
+        caCertificateFile: args.caCertificateFile ?? `${args.ignitionDir.replace(/\/[^/]*$/, "")}/homelab-ca.crt`,
         stacks: args.stacks ?? [],
         connection: this.swarm.leaderConnection,
         swarmId: this.swarm.clusterId,

@@ -17,6 +17,11 @@ pulumi.runtime.setMocks(
     newResource(args: pulumi.runtime.MockResourceArgs) {
       const state: Record<string, unknown> = { ...args.inputs };
       if (args.type === "random:index/randomPassword:RandomPassword") state.result = `random-value-of-${args.name}`;
+      if (args.type.startsWith("tls:")) {
+        state.privateKeyPem = `key-of-${args.name}`;
+        state.certPem = `cert-of-${args.name}`;
+        state.certRequestPem = `request-of-${args.name}`;
+      }
       if (args.type === "command:remote:Command" && args.name.endsWith("-deploy")) state.stdout = "services=demo_web\n";
       return { id: `${args.name}-id`, state };
     },
@@ -64,7 +69,7 @@ function demo(siteText: string): StackSource {
 async function build(source: StackSource, leaderHost = "10.0.0.1", swarmId = "swarm-1"): Promise<Platform> {
   resources = [];
   const connection = pulumi.secret({ host: leaderHost, port: 22, user: "core", privateKey: "KEY", dialErrorLimit: 3, perDialTimeout: 10 });
-  const platform = new Platform("platform", { platform: platformConfig, stacks: [source], connection, swarmId: pulumi.output(swarmId), configSecret: () => pulumi.secret("from-config") });
+  const platform = new Platform("platform", { platform: platformConfig, domain: "home.arpa", caCertificateFile: "out/stacks/t/homelab-ca.crt", stacks: [source], connection, swarmId: pulumi.output(swarmId), configSecret: () => pulumi.secret("from-config") });
   await new Promise((resolve) => platform.stacks.demo.apply(resolve));
   await new Promise((r) => setTimeout(r, 50));
   return platform;
@@ -143,6 +148,22 @@ describe("the platform's resource graph", () => {
       expect(step.inputs.triggers).not.toEqual(before[step.name]);
       expect(step.inputs.delete).toMatch(/ swarm-2$/);
     }
+  });
+
+  test("a homelab CA signs a wildcard certificate for the domain; the CA is written for the owner, the key stays secret", async () => {
+    const platform = await build(demo("hello"));
+    const ca = one("platform-tls-ca");
+    expect(ca.inputs.isCaCertificate).toBe(true);
+    expect(ca.inputs.privateKeyPem).toBe("key-of-platform-tls-ca-key");
+    expect(one("platform-tls-wildcard-request").inputs.dnsNames).toEqual(["home.arpa", "*.home.arpa"]);
+    const wildcard = one("platform-tls-wildcard");
+    expect(wildcard.inputs).toMatchObject({ caCertPem: "cert-of-platform-tls-ca", caPrivateKeyPem: "key-of-platform-tls-ca-key", certRequestPem: "request-of-platform-tls-wildcard-request" });
+    expect(wildcard.inputs.validityPeriodHours).toBeLessThanOrEqual(398 * 24);
+    expect(wildcard.inputs.allowedUses).toContain("server_auth");
+    const file = one("platform-tls-ca-file");
+    expect(file.inputs).toMatchObject({ stdin: "cert-of-platform-tls-ca", create: "mkdir -p 'out/stacks/t' && cat > 'out/stacks/t/homelab-ca.crt'" });
+    expect(await new Promise((resolve) => platform.tls.caCertificatePath.apply(resolve))).toBe("out/stacks/t/homelab-ca.crt");
+    expect(await (platform.tls.privateKeyPem as any).isSecret).toBe(true);
   });
 
   test("a new leader changes only the connection: no name, trigger or compose text moves", async () => {

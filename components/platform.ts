@@ -5,9 +5,14 @@ import { PlatformConfig } from "../config/schema";
 import { NodeConnection } from "./connection";
 import { SharedNetworks } from "./networks";
 import { Stack } from "./stack";
+import { HomelabTls } from "./tls";
 
 export interface PlatformArgs {
   readonly platform: PlatformConfig;
+  /** The homelab's DNS domain (the wildcard certificate's). */
+  readonly domain: string;
+  /** Where the CA certificate is written for the owner (relative to the project). */
+  readonly caCertificateFile: string;
   /** The stacks to deploy, loaded and checked against the config before anything was registered. */
   readonly stacks: readonly StackSource[];
   /** A manager of the swarm (Swarm.leaderConnection: resolves once the swarm is formed). */
@@ -27,9 +32,12 @@ export interface PlatformArgs {
 export class Platform extends pulumi.ComponentResource {
   /** Stack name → its services as deployed. */
   public readonly stacks: Record<string, pulumi.Output<string[]>>;
+  /** The homelab CA and the wildcard certificate. */
+  public readonly tls: HomelabTls;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super("homelab:platform:Platform", name, {}, opts);
+    this.tls = new HomelabTls(`${name}-tls`, { domain: args.domain, caCertificateFile: args.caCertificateFile }, { parent: this });
     const networks = new SharedNetworks(`${name}-networks`, { networks: args.platform.networks, connection: args.connection, swarmId: args.swarmId }, { parent: this });
     // Keys the fingerprints in secret names (see Stack); made once, kept in state as a secret.
     const nameSalt = new random.RandomPassword(`${name}-object-name-salt`, { length: 32, special: false }, { parent: this }).result;
@@ -58,6 +66,6 @@ export class Platform extends pulumi.ComponentResource {
         return [source.name, stack.services];
       }),
     );
-    this.registerOutputs({ stacks: this.stacks });
+    this.registerOutputs({ stacks: this.stacks, caCertificatePem: this.tls.caCertificatePem });
   }
 }

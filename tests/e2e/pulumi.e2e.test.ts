@@ -106,13 +106,14 @@ test("up from the previous release's program forms the swarm; the program now ke
   expect(await swarmNodes("swarm-manager-1")).toEqual(expected);
   // This program over that state: every resource kept (aliases), nothing of a node replaced or
   // deleted. New are the departures (a removed node leaves from this machine) and the platform's
-  // shared networks (no stack is listed in the lab config); the token read
+  // shared networks and CA (no stack is listed in the lab config); the token read
   // re-runs once (its triggers now include every disk); the memberships and the rotation re-run
   // because the scripts they send changed (node-config.sh, join-tokens.sh); the StackReference
   // the last release read its outputs with is gone (an invoke now).
   const steps = stepsOf((await pulumi(["preview", "--json"])).stdout).filter((s) => s.op !== "same");
   const byOp = (op: string) => steps.filter((s) => s.op === op).map(resourceName).sort();
-  const platform = ["homelab-platform", "homelab-platform-networks", "homelab-platform-networks-monitoring", "homelab-platform-networks-traefik-public", "homelab-platform-object-name-salt"];
+  const tls = ["", "-ca", "-ca-file", "-ca-key", "-wildcard", "-wildcard-key", "-wildcard-request"].map((part) => `homelab-platform-tls${part}`);
+  const platform = ["homelab-platform", "homelab-platform-networks", "homelab-platform-networks-monitoring", "homelab-platform-networks-traefik-public", "homelab-platform-object-name-salt", ...tls];
   expect(byOp("create")).toEqual([...Object.keys(expected).map((n) => `homelab-swarm-${n}-departure`), ...platform].sort());
   expect(byOp("replace")).toEqual(["homelab-swarm-join-tokens"]);
   expect(byOp("update")).toEqual([...Object.keys(expected).map((n) => `homelab-swarm-${n}-membership`), "homelab-swarm-rotate-join-tokens"].sort());
@@ -126,6 +127,9 @@ test("up from the previous release's program forms the swarm; the program now ke
   expect(Object.keys(outputs.ignitionFiles).sort()).toEqual(Object.keys(expected));
   expect(outputs.joinTokens).toBe("[secret]");
   expect(await swarmNodes("swarm-manager-1")).toEqual(expected);
+  // The homelab CA, for the owner to trust: an output and the same PEM in a file.
+  expect(outputs.caCertificate).toMatch(/^-----BEGIN CERTIFICATE-----/);
+  expect(fs.readFileSync(path.join(stackPaths().project, outputs.caCertificateFile), "utf8")).toBe(outputs.caCertificate);
 });
 
 test("a second up changes nothing, and preview --diff right after an up shows no changed property", async () => {
@@ -343,6 +347,8 @@ test("no secret appears in plain text in the state file", async () => {
     const text = fs.readFileSync(`${stackPaths().backend}/.pulumi/stacks/homelab/${file}`, "utf8");
     for (const secret of secrets) expect(text.includes(secret)).toBe(false);
     expect(text).not.toContain("SWMTKN-1-");
+    // The TLS keys (CA and wildcard) and the stack secrets are only there encrypted.
+    expect(text).not.toMatch(/-----BEGIN [A-Z ]*PRIVATE KEY-----/);
   }
 });
 
