@@ -81,7 +81,7 @@ function main(argv: string[]): number {
     }
     const files = renderClusterIgnition(config, { extraAuthorizedKeys });
     // Secrets set with `pulumi config set --secret` are not visible here: `pulumi up` checks them.
-    const stacks = loadStacks(config.platform, STACKS_DIR, () => true).map((source) => [source.name, renderForReading(source)] as const);
+    const stacks = loadStacks(config.platform, STACKS_DIR, () => true, config.nodes).map((source) => [source.name, renderForReading(source)] as const);
     const dir = path.join(args.outDir, "ignition");
     fs.mkdirSync(dir, { recursive: true });
     for (const [name, json] of Object.entries(files)) {

@@ -97,6 +97,8 @@ export interface NodeConfig {
   readonly zramMiB: number;
   /** Extra files and units for this node, after the cluster-wide snippets. */
   readonly snippets: readonly Snippet[];
+  /** RAM of the node in MiB (default 2048, the seed's Pis): always-on services may reserve 75% of it. */
+  readonly memoryMiB: number;
 }
 
 /** An overlay network the stacks share; the platform creates it before any stack. */
@@ -147,5 +149,6 @@ export const DEFAULTS = {
   windowLength: "1h",
   group: "stable" as UpdateGroup,
   sshPort: 22,
+  memoryMiB: 2048,
   availability: "active" as Availability,
 } as const;

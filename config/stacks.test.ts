@@ -62,6 +62,16 @@ describe("loadStacks", () => {
     ]);
   });
 
+  test("a node whose always-on services would reserve more than 75% of its RAM is named, with the fix", () => {
+    const dir = stacksDir("traefik-public");
+    fs.writeFileSync(path.join(dir, "demo", "compose.yml"), COMPOSE.replace(/NETWORK/g, "traefik-public").replace("memory: 32M", "memory: 1800M").replace("memory: 16M", "memory: 1700M"));
+    const node = { name: "pi", role: "manager" as const, address: "10.0.0.2", sshPort: 22, availability: "active" as const, labels: {}, zramMiB: 0, snippets: [], memoryMiB: 2048 };
+    expect(problems(() => loadStacks({ networks: DEFAULT_NETWORKS, stacks: ["demo"] }, dir, () => true, [node]))).toEqual([
+      expect.stringMatching(/^homelab:nodes\[0\] \(pi\): always-on services would reserve 1700 MiB of its 2048 MiB \(83%/),
+    ]);
+    expect(loadStacks({ networks: DEFAULT_NETWORKS, stacks: ["demo"] }, dir, () => true, [{ ...node, memoryMiB: 4096 }])).toHaveLength(1);
+  });
+
   test("a broken compose file is reported by file and key", () => {
     const dir = stacksDir("traefik-public");
     fs.writeFileSync(path.join(dir, "demo", "compose.yml"), COMPOSE.replace(/NETWORK/g, "traefik-public").replace("whoami:v1.10.3", "whoami"));

@@ -1,9 +1,10 @@
 import * as fs from "fs";
 import * as path from "path";
+import { overcommitted, reservationsByNode } from "../compose/budget";
 import { loadStack } from "../compose/load";
 import { StackError, StackSource } from "../compose/types";
 import { ConfigError, ConfigIssue } from "./reader";
-import { PlatformConfig } from "./schema";
+import { NodeConfig, PlatformConfig } from "./schema";
 
 /** Top-level keys of the homelab: namespace (config/validate.ts): never a stack's secret. */
 const SETTINGS = ["domain", "arch", "network", "ssh", "updates", "snippets", "nodes", "platform"];
@@ -11,11 +12,18 @@ const SETTINGS = ["domain", "arch", "network", "ssh", "updates", "snippets", "no
 /**
  * Loads the stacks homelab:platform.stacks lists from stacksDir and checks them against the config,
  * before anything is registered: a missing folder, a broken compose file, an external network no
- * one creates (the seed's fresh installs stopped there), a secret whose config key is not set.
+ * one creates (the seed's fresh installs stopped there), a secret whose config key is not set, a
+ * node whose always-on services would reserve more than 75% of its RAM (compose/budget.ts).
  * @param hasConfigSecret whether `homelab:KEY` is set in the stack config.
+ * @param nodes the config's nodes, for the memory budget.
  * @throws ConfigError listing every problem with its fix.
  */
-export function loadStacks(platform: PlatformConfig, stacksDir: string, hasConfigSecret: (key: string) => boolean): StackSource[] {
+export function loadStacks(
+  platform: PlatformConfig,
+  stacksDir: string,
+  hasConfigSecret: (key: string) => boolean,
+  nodes: readonly NodeConfig[] = [],
+): StackSource[] {
   const issues: ConfigIssue[] = [];
   const networks = new Set(platform.networks.map((n) => n.name));
   const stacks = platform.stacks.flatMap((name, i) => {
@@ -46,6 +54,11 @@ export function loadStacks(platform: PlatformConfig, stacksDir: string, hasConfi
       } else if (secret.source.kind === "config" && !hasConfigSecret(secret.source.key)) {
         issues.push({ key: `${file}: secrets.${secret.key}`, message: `needs homelab:${secret.source.key}, which is not set. Fix: pulumi config set --secret homelab:${secret.source.key} <value>` });
       }
+    }
+  }
+  if (issues.length === 0) {
+    for (const over of overcommitted(reservationsByNode(nodes, stacks))) {
+      issues.push({ key: `homelab:nodes[${nodes.findIndex((n) => n.name === over.node)}] (${over.node})`, message: over.message });
     }
   }
   if (issues.length > 0) throw new ConfigError(issues);

@@ -210,6 +210,8 @@ const cases: BadCase[] = [
   { what: "snippets as a map", edit: (c) => void (c.snippets = { files: [] }), key: "homelab:snippets", words: ["expected a list"] },
 
   // Platform
+  { what: "memoryMiB too small", edit: (c) => void (node(c, 1).memoryMiB = 128), key: "homelab:nodes[1].memoryMiB", words: ["RAM in MiB", "2048"] },
+  { what: "memoryMiB with a unit", edit: (c) => void (node(c, 1).memoryMiB = "2G"), key: "homelab:nodes[1].memoryMiB", words: ["2G"] },
   { what: "network without a name", edit: (c) => void ((c as any).platform = { networks: [{ encrypted: true }] }), key: "homelab:platform.networks[0].name", words: ["required", "traefik-public"] },
   { what: "network name with capitals", edit: (c) => void ((c as any).platform = { networks: [{ name: "Traefik" }] }), key: "homelab:platform.networks[0].name", words: ["Traefik", "lower-case"] },
   { what: "network listed twice", edit: (c) => void ((c as any).platform = { networks: [{ name: "a" }, { name: "a" }] }), key: "homelab:platform.networks[1].name", words: ["twice"] },
@@ -320,7 +322,7 @@ describe("validateConfig", () => {
       ssh: { authorizedKeys: [], waitMinutes: DEFAULTS.waitMinutes },
       updates: { rebootStrategy: DEFAULTS.rebootStrategy, windowStart: DEFAULTS.windowStart, windowLength: DEFAULTS.windowLength, group: DEFAULTS.group },
       snippets: [],
-      nodes: [{ name: "pi", role: "manager", address: "10.0.0.2", sshPort: DEFAULTS.sshPort, availability: DEFAULTS.availability, labels: {}, zramMiB: 0, snippets: [] }],
+      nodes: [{ name: "pi", role: "manager", address: "10.0.0.2", sshPort: DEFAULTS.sshPort, availability: DEFAULTS.availability, labels: {}, zramMiB: 0, snippets: [], memoryMiB: 2048 }],
       platform: {
         networks: [
           { name: "traefik-public", encrypted: false },
@@ -340,6 +342,7 @@ describe("validateConfig", () => {
       windowLength: "1h",
       group: "stable",
       sshPort: 22,
+      memoryMiB: 2048,
       availability: "active",
     });
   });

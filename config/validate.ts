@@ -145,10 +145,11 @@ function readNode(issues: IssueList, key: string, value: unknown): NodeConfig | 
   const availability = r.oneOf("availability", AVAILABILITIES, DEFAULTS.availability);
   const labels = readLabels(issues, r);
   const zramMiB = readZram(issues, r);
+  const memoryMiB = r.number("memoryMiB", DEFAULTS.memoryMiB, { min: 256, max: 1048576, integer: true, fix: "give the node's RAM in MiB, e.g. 2048 for a 2 GB Pi or 8192 for an 8 GB Pi." });
   const snippets = parseSnippets(issues, r, "snippets");
   r.rejectUnknownKeys();
   if (name === undefined || address === undefined) return undefined;
-  return { name, role, address, sshPort, availability, labels, zramMiB, snippets };
+  return { name, role, address, sshPort, availability, labels, zramMiB, snippets, memoryMiB };
 }
 
 function checkTopology(issues: IssueList, nodes: readonly NodeConfig[], network: NetworkConfig): void {
