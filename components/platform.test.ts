@@ -166,6 +166,13 @@ describe("the platform's resource graph", () => {
     expect(await (platform.tls.privateKeyPem as any).isSecret).toBe(true);
   });
 
+  test("a platform secret (the wildcard key) reaches its Swarm object from the TLS component, never the compose text", async () => {
+    const source = demo("hello");
+    await build({ ...source, secrets: [{ key: "db_password", source: { kind: "platform", name: "tls-key" } }] } as StackSource);
+    expect(one("-secret-db_password").inputs.stdin).toContain(Buffer.from("key-of-platform-tls-wildcard-key").toString("base64"));
+    expect(one("platform-demo-deploy").inputs.stdin).not.toContain("key-of-platform-tls-wildcard-key");
+  });
+
   test("a new leader changes only the connection: no name, trigger or compose text moves", async () => {
     await build(demo("hello"), "10.0.0.1");
     const before = resources.map((r) => ({ name: r.name, triggers: r.inputs.triggers, create: r.inputs.create, stdin: r.inputs.stdin }));

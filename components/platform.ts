@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { StackSource } from "../compose/types";
+import { PlatformSecret, StackSource } from "../compose/types";
 import { PlatformConfig } from "../config/schema";
 import { NodeConnection } from "./connection";
 import { SharedNetworks } from "./networks";
@@ -43,13 +43,22 @@ export class Platform extends pulumi.ComponentResource {
     const nameSalt = new random.RandomPassword(`${name}-object-name-salt`, { length: 32, special: false }, { parent: this }).result;
     this.stacks = Object.fromEntries(
       args.stacks.map((source) => {
+        const fromPlatform: Record<PlatformSecret, pulumi.Output<string>> = {
+          "tls-key": this.tls.privateKeyPem,
+          "tls-certificate": this.tls.certificatePem,
+          "ca-certificate": this.tls.caCertificatePem,
+        };
         const secretValues = Object.fromEntries(
-          source.secrets.map((s) => [
-            s.key,
-            s.source.kind === "random"
-              ? new random.RandomPassword(`${name}-${source.name}-${s.key}`, { length: s.source.length, special: false }, { parent: this }).result
-              : args.configSecret(s.source.key),
-          ]),
+          source.secrets.map((s) => {
+            switch (s.source.kind) {
+              case "random":
+                return [s.key, new random.RandomPassword(`${name}-${source.name}-${s.key}`, { length: s.source.length, special: false }, { parent: this }).result];
+              case "config":
+                return [s.key, args.configSecret(s.source.key)];
+              case "platform":
+                return [s.key, fromPlatform[s.source.name]];
+            }
+          }),
         );
         const stack = new Stack(
           `${name}-${source.name}`,

@@ -27,6 +27,12 @@ describe("parseStack reads a valid stack", () => {
     expect(s.configs).toEqual([{ key: "site", content: "inline" }]);
   });
 
+  test("a platform secret names what the platform makes (the wildcard key, e.g. for Traefik)", () => {
+    const doc = validDoc();
+    doc.secrets.web_password = { "x-homelab": { platform: "tls-key" } };
+    expect(parse(doc).secrets).toEqual([{ key: "web_password", source: { kind: "platform", name: "tls-key" } }]);
+  });
+
   test("an external network's Swarm name is its name: when given", () => {
     const doc = validDoc();
     doc.networks["traefik-public"] = { external: true, name: "proxy" };
@@ -153,6 +159,7 @@ describe("parseStack refuses, naming the key, with a fix", () => {
     [{ config: "web_password" }, "secrets.web_password.x-homelab.config", /not a camelCase config key/],
     [{ config: "a", generate: { length: 32 } }, "secrets.web_password.x-homelab", /exactly one of/],
     [{ value: "x" }, "secrets.web_password.x-homelab", /exactly one of.*\(not value\)/],
+    [{ platform: "root-password" }, "secrets.web_password.x-homelab.platform", /not something the platform makes.*tls-key, tls-certificate, ca-certificate/],
   ])("the secret source %j", (homelab, key, message) => {
     expectOne(edit((d) => (d.secrets.web_password = { "x-homelab": homelab })), key, message);
   });

@@ -1,7 +1,7 @@
 import * as path from "path";
 import { describe, isPlainObject, IssueList } from "../config/reader";
 import { OBJECT_KEY } from "./names";
-import { SecretSource, StackConfig, StackSecret } from "./types";
+import { PLATFORM_SECRETS, PlatformSecret, SecretSource, StackConfig, StackSecret } from "./types";
 
 /** Lengths a generated secret may have: shorter is guessable, longer breaks apps with fixed buffers. */
 export const SECRET_LENGTH = { min: 16, max: 128 } as const;
@@ -48,10 +48,17 @@ function secretSource(issues: IssueList, at: string, key: string, homelab: unkno
     issues.error(at, `has no source. Fix: ${SOURCE_FIX(key)}.`);
     return undefined;
   }
-  const kinds = ["generate", "config"].filter((k) => homelab[k] !== undefined);
-  const unknown = Object.keys(homelab).filter((k) => k !== "generate" && k !== "config");
+  const sources = ["generate", "config", "platform"];
+  const kinds = sources.filter((k) => homelab[k] !== undefined);
+  const unknown = Object.keys(homelab).filter((k) => !sources.includes(k));
   if (kinds.length !== 1 || unknown.length > 0) {
-    issues.error(`${at}.x-homelab`, `must hold exactly one of "generate" or "config"${unknown.length ? ` (not ${unknown.join(", ")})` : ""}. Fix: ${SOURCE_FIX(key)}.`);
+    issues.error(`${at}.x-homelab`, `must hold exactly one of "generate", "config" or "platform"${unknown.length ? ` (not ${unknown.join(", ")})` : ""}. Fix: ${SOURCE_FIX(key)}.`);
+    return undefined;
+  }
+  if (kinds[0] === "platform") {
+    const name = homelab.platform;
+    if (typeof name === "string" && (PLATFORM_SECRETS as readonly string[]).includes(name)) return { kind: "platform", name: name as PlatformSecret };
+    issues.error(`${at}.x-homelab.platform`, `${describe(name)} is not something the platform makes. Fix: one of ${PLATFORM_SECRETS.join(", ")}.`);
     return undefined;
   }
   if (kinds[0] === "config") {

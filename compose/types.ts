@@ -14,7 +14,16 @@ export type SecretSource =
   /** Made by @pulumi/random (`x-homelab: { generate: { length: 32 } }`), kept in the Pulumi state as a secret. */
   | { readonly kind: "random"; readonly length: number }
   /** The owner's `pulumi config set --secret homelab:<key> …` (`x-homelab: { config: <key> }`). */
-  | { readonly kind: "config"; readonly key: string };
+  | { readonly kind: "config"; readonly key: string }
+  /** Something the platform itself makes (`x-homelab: { platform: tls-key }`): see PLATFORM_SECRETS. */
+  | { readonly kind: "platform"; readonly name: PlatformSecret };
+
+/**
+ * What the platform makes that a stack may mount as a secret: the wildcard certificate's key and
+ * certificate, and the homelab CA's certificate (components/tls.ts), e.g. for Traefik.
+ */
+export const PLATFORM_SECRETS = ["tls-key", "tls-certificate", "ca-certificate"] as const;
+export type PlatformSecret = (typeof PLATFORM_SECRETS)[number];
 
 export interface StackSecret {
   /** The compose top-level `secrets:` key (what services name in their own `secrets:`), e.g. `db_password`. */
