@@ -17,6 +17,8 @@ type Recorded = Registration;
 let resources: Recorded[] = [];
 let probes: Record<string, NodeProbe> = {};
 let lastOutputs: Record<string, unknown> = {};
+/** How many reads of the last run's outputs fail first (the file backend's half-written state). */
+let failingReads = 0;
 const probedStdin: string[] = [];
 
 const config = loadStackConfigFile(path.join(__dirname, "..", "Pulumi.homelab.yaml")).config;
@@ -58,7 +60,13 @@ pulumi.runtime.setMocks(
         const address = String(args.inputs.command).split(" ").slice(-4)[0];
         return { ...args.inputs, stdout: probeStdout(address), stderr: "" };
       }
-      if (args.token === "pulumi:pulumi:readStackOutputs") return { name: args.inputs.name, outputs: lastOutputs, secretOutputNames: ["joinTokens"] };
+      if (args.token === "pulumi:pulumi:readStackOutputs") {
+        if (failingReads > 0) {
+          failingReads--;
+          throw new Error("failed to load checkpoint: EOF");
+        }
+        return { name: args.inputs.name, outputs: lastOutputs, secretOutputNames: ["joinTokens"] };
+      }
       throw new Error(`unexpected invoke ${args.token}`);
     },
   },
@@ -258,6 +266,14 @@ describe("leader choice from what the probes and the last run saw", () => {
     const join = one("swarm-manager-1-join");
     expect(join.inputs.create).toBe("bash -s -- 192.168.99.102 192.168.99.101");
     expect(join.inputs.triggers).toEqual(["rebuilt", ""]);
+  });
+
+  test("a read of the last run that meets a half-written state file is retried", async () => {
+    probes = inSwarm();
+    failingReads = 2;
+    const homelab = await build({ ...converged(), swarmLeader: "swarm-manager-3" });
+    expect(failingReads).toBe(0);
+    expect(await value(homelab.swarm.leader)).toBe("swarm-manager-3");
   });
 
   test("the last run's leader keeps leading while it manages the swarm", async () => {

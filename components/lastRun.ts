@@ -41,15 +41,28 @@ export function previousRunFrom(result: StackOutputs): PreviousRun {
   };
 }
 
+/** Reads the outputs, retrying a read that met the state file half-written (see readLastRun). */
+async function readStackOutputs(name: string, attempts = 10): Promise<StackOutputs> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await pulumi.runtime.invoke(READ_STACK_OUTPUTS, { name })) as StackOutputs;
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
+}
+
 /**
  * This stack's own outputs from its last run (empty on the first), read through the engine's
  * built-in invoke. A StackReference would do the same as a resource, and every changed output
  * would then show as a diff of it in `pulumi preview --diff` although nothing is going to change.
- * Secret outputs (join tokens) are not read.
+ * With the local file backend the read can meet the state file while this very run is writing it
+ * ("failed to load checkpoint: EOF", seen on the first up after a destroy), so a failed read is
+ * retried. Secret outputs (join tokens) are not read.
  */
 export function readLastRun(): pulumi.Output<PreviousRun> {
   const name = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
-  const result = pulumi.runtime.invokeOutput(READ_STACK_OUTPUTS, { name }) as pulumi.Output<StackOutputs>;
-  // Only non-secret outputs are picked; the invoke marks the whole result secret when any output is.
-  return pulumi.unsecret(result.apply(previousRunFrom));
+  // Only non-secret outputs are picked, so the result holds no secret.
+  return pulumi.output(readStackOutputs(name).then(previousRunFrom));
 }
