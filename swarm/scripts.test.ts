@@ -45,6 +45,25 @@ describe("node scripts", () => {
     expect(result.stderr).toContain("no longer manages a swarm");
   });
 
+  test.each([
+    ["true", "", 1, /exists with encrypted=''; the config wants encrypted=true/],
+    ["false", "on", 1, /exists with encrypted='on'; the config wants encrypted=false/],
+    ["true", "on", 0, /network traefik-public exists/],
+    ["false", "", 0, /network traefik-public exists/],
+  ])("network.sh ensure, config encrypted=%s, network encrypted='%s': exit %d", (wanted, have, status, message) => {
+    // A stub `docker`: a manager whose network traefik-public exists with the given encryption option.
+    const dir = fs.mkdtempSync("/tmp/homelab-stub-");
+    const stub = `#!/bin/sh
+case "$*" in *ControlAvailable*) echo true;; *'index .Options'*) echo '${have}';; *'.Id'*) echo net-id;; "network inspect"*) exit 0;; *) echo active;; esac
+`;
+    fs.writeFileSync(path.join(dir, "docker"), stub, { mode: 0o755 });
+    const { command, stdin } = scriptInvocation("network", ["ensure", "traefik-public", wanted]);
+    const result = spawnSync("bash", ["-c", command], { input: stdin, encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+    fs.rmSync(dir, { recursive: true });
+    expect(result.status).toBe(status);
+    expect(result.stderr).toMatch(message);
+  });
+
   test("key=value output parses", () => {
     expect(parseKeyValues("a=1\nb=x=y\n\nnoise\n")).toEqual({ a: "1", b: "x=y" });
   });

@@ -16,7 +16,7 @@ case "$action" in
     encrypted=${3:?encrypted: true or false}
     if docker network inspect "$name" >/dev/null 2>&1; then
       have=$(current_encryption)
-      if [ "$encrypted" = true ] && [ -z "$have" ] || [ "$encrypted" = false ] && [ -n "$have" ]; then
+      if { [ "$encrypted" = true ] && [ -z "$have" ]; } || { [ "$encrypted" = false ] && [ -n "$have" ]; }; then
         die "network $name exists with encrypted='$have'; the config wants encrypted=$encrypted. Fix: remove the stacks on it, 'docker network rm $name', then pulumi up (or change the config back)"
       fi
       log "network $name exists"

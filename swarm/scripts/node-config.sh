@@ -2,9 +2,9 @@
 # Usage: node-config.sh NODE NODE_ID ROLE AVAILABILITY [LABEL=VALUE ...]
 # Run on a manager: waits until NODE_ID (what join.sh printed on NODE) is Ready (or Down: the node is
 # off), then sets its role, availability and labels to exactly what the config says, and removes
-# every other entry with NODE's hostname: those are earlier incarnations of a rebuilt Pi. Their old entries would still
-# count towards manager quorum, and right after a fast rebuild the swarm may even think they are
-# Ready, so they are told apart by ID, never by status.
+# every other entry with NODE's hostname: those are earlier incarnations of a rebuilt Pi. Their old
+# entries would still count towards manager quorum, and right after a fast rebuild the swarm may
+# even think they are Ready, so they are told apart by ID, never by status.
 node=${1:?usage: node-config.sh NODE NODE_ID ROLE AVAILABILITY [LABEL=VALUE ...]}
 ready_id=${2:?node id}
 role=${3:?role}
