@@ -39,3 +39,7 @@ export const stacksDeployed = homelab.platform.stacks;
 /** The homelab CA: trust it on your devices (also written to caCertificateFile). */
 export const caCertificate = homelab.platform.tls.caCertificatePem;
 export const caCertificateFile = homelab.platform.tls.caCertificatePath;
+/** Where each routed service answers (the internal lane; its DNS name points at the managers Traefik runs on). */
+export const urls = homelab.platform.urls;
+/** The Traefik dashboard (urls["traefik/dashboard"]): user admin, this password (`pulumi stack output --show-secrets`). */
+export const traefikDashboardPassword = homelab.platform.dashboardPassword;

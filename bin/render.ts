@@ -61,11 +61,11 @@ const STACKS_DIR = path.join(__dirname, "..", "stacks");
 const SECRET_PLACEHOLDER = "VALUEHMAC";
 
 /** A stack as deployed, but for secret names: their fingerprints need the values (Pulumi's). */
-function renderForReading(source: StackSource): string {
+function renderForReading(source: StackSource, domain: string): string {
   const configs = Object.fromEntries(source.configs.map((c) => [c.key, objectName(source.name, c.key, contentFingerprint(c.content))]));
   const secrets = Object.fromEntries(source.secrets.map((s) => [s.key, `${source.name}_${s.key}-${SECRET_PLACEHOLDER}`]));
   const header = `# Rendered by \`npm run render\`: what \`pulumi up\` deploys, except that secret names end in\n# ${SECRET_PLACEHOLDER} where \`pulumi up\` puts a fingerprint of their values (only the state holds those).\n`;
-  return header + renderStack(source, { configs, secrets });
+  return header + renderStack(source, { configs, secrets }, { domain });
 }
 
 function main(argv: string[]): number {
@@ -81,7 +81,7 @@ function main(argv: string[]): number {
     }
     const files = renderClusterIgnition(config, { extraAuthorizedKeys });
     // Secrets set with `pulumi config set --secret` are not visible here: `pulumi up` checks them.
-    const stacks = loadStacks(config.platform, STACKS_DIR, () => true, config.nodes).map((source) => [source.name, renderForReading(source)] as const);
+    const stacks = loadStacks(config, STACKS_DIR, () => true).map((source) => [source.name, renderForReading(source, config.domain)] as const);
     const dir = path.join(args.outDir, "ignition");
     fs.mkdirSync(dir, { recursive: true });
     for (const [name, json] of Object.entries(files)) {

@@ -3,6 +3,7 @@ import * as tls from "@pulumi/tls";
 import { HomelabConfig } from "../config/schema";
 import { PreviousRun } from "../swarm/plan";
 import { StackSource } from "../compose/types";
+import { routedHosts } from "../routing/hosts";
 import { Platform } from "./platform";
 import { Swarm } from "./swarm";
 import { Node } from "./node";
@@ -71,6 +72,7 @@ export class Homelab extends pulumi.ComponentResource {
         connection: this.swarm.leaderConnection,
         swarmId: this.swarm.clusterId,
         configSecret: args.configSecret ?? ((key) => new pulumi.Config("homelab").requireSecret(key)),
+        routedHosts: routedHosts(args.config, args.stacks ?? []),
       },
       { parent: this },
     );

@@ -16,7 +16,10 @@ pulumi.runtime.setMocks(
   {
     newResource(args: pulumi.runtime.MockResourceArgs) {
       const state: Record<string, unknown> = { ...args.inputs };
-      if (args.type === "random:index/randomPassword:RandomPassword") state.result = `random-value-of-${args.name}`;
+      if (args.type === "random:index/randomPassword:RandomPassword") {
+        state.result = `random-value-of-${args.name}`;
+        state.bcryptHash = `$2a$10$bcrypt-of-${args.name}`;
+      }
       if (args.type.startsWith("tls:")) {
         state.privateKeyPem = `key-of-${args.name}`;
         state.certPem = `cert-of-${args.name}`;
@@ -39,7 +42,7 @@ recordRegistrations((r) => resources.push(r));
 
 import { Platform } from "./platform";
 
-const platformConfig: PlatformConfig = { networks: DEFAULT_NETWORKS, stacks: ["demo"] };
+const platformConfig: PlatformConfig = { networks: DEFAULT_NETWORKS, stacks: ["demo"], traefik: { internalRanges: [], publicLane: false, dashboardHost: "traefik" } };
 
 function demo(siteText: string): StackSource {
   return {
@@ -69,7 +72,7 @@ function demo(siteText: string): StackSource {
 async function build(source: StackSource, leaderHost = "10.0.0.1", swarmId = "swarm-1"): Promise<Platform> {
   resources = [];
   const connection = pulumi.secret({ host: leaderHost, port: 22, user: "core", privateKey: "KEY", dialErrorLimit: 3, perDialTimeout: 10 });
-  const platform = new Platform("platform", { platform: platformConfig, domain: "home.arpa", caCertificateFile: "out/stacks/t/homelab-ca.crt", stacks: [source], connection, swarmId: pulumi.output(swarmId), configSecret: () => pulumi.secret("from-config") });
+  const platform = new Platform("platform", { platform: platformConfig, domain: "home.arpa", caCertificateFile: "out/stacks/t/homelab-ca.crt", stacks: [source], connection, swarmId: pulumi.output(swarmId), configSecret: () => pulumi.secret("from-config"), routedHosts: [{ host: "web.home.arpa", url: "https://web.home.arpa/", target: "demo/web", lane: "internal" }] });
   await new Promise((resolve) => platform.stacks.demo.apply(resolve));
   await new Promise((r) => setTimeout(r, 50));
   return platform;
@@ -171,6 +174,24 @@ describe("the platform's resource graph", () => {
     await build({ ...source, secrets: [{ key: "db_password", source: { kind: "platform", name: "tls-key" } }] } as StackSource);
     expect(one("-secret-db_password").inputs.stdin).toContain(Buffer.from("key-of-platform-tls-wildcard-key").toString("base64"));
     expect(one("platform-demo-deploy").inputs.stdin).not.toContain("key-of-platform-tls-wildcard-key");
+  });
+
+  test("the dashboard's htpasswd line reaches only its Swarm secret; its password is a secret output", async () => {
+    const source = demo("hello");
+    const platform = await build({ ...source, secrets: [{ key: "db_password", source: { kind: "platform", name: "traefik-dashboard-users" } }] } as StackSource);
+    const line = "admin:$2a$10$bcrypt-of-platform-traefik-dashboard-password\n";
+    expect(one("-secret-db_password").inputs.stdin).toContain(Buffer.from(line).toString("base64"));
+    expect(one("-secret-db_password").additionalSecretOutputs).toContain("stdin");
+    expect(one("platform-traefik-dashboard-password").inputs).toMatchObject({ length: 24, special: false });
+    expect(await (platform.dashboardPassword as any).isSecret).toBe(true);
+    expect(await new Promise((resolve) => platform.dashboardPassword.apply(resolve))).toBe("random-value-of-platform-traefik-dashboard-password");
+    expect(platform.urls).toEqual({ "demo/web": "https://web.home.arpa/" });
+  });
+
+  test("a routed service's compose text carries its Traefik router for the domain", async () => {
+    const source = demo("hello");
+    await build({ ...source, routes: [{ service: "web", host: "web", port: 80, lane: "internal" }] } as StackSource);
+    expect(one("platform-demo-deploy").inputs.stdin).toContain("traefik.http.routers.demo-web.rule: Host(`web.home.arpa`)");
   });
 
   test("a new leader changes only the connection: no name, trigger or compose text moves", async () => {

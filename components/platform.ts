@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { PlatformSecret, StackSource } from "../compose/types";
 import { PlatformConfig } from "../config/schema";
+import { RoutedHost } from "../routing/hosts";
 import { NodeConnection } from "./connection";
 import { SharedNetworks } from "./networks";
 import { Stack } from "./stack";
@@ -21,7 +22,12 @@ export interface PlatformArgs {
   readonly swarmId: pulumi.Output<string>;
   /** A secret from the stack config (`pulumi config set --secret homelab:KEY …`), checked to exist. */
   readonly configSecret: (key: string) => pulumi.Output<string>;
+  /** Every host Traefik answers for (routing/hosts.ts). */
+  readonly routedHosts: readonly RoutedHost[];
 }
+
+/** The Traefik dashboard's user (its password is made here, a secret output). */
+export const DASHBOARD_USER = "admin";
 
 /**
  * What runs on the swarm: the shared networks first, then each stack on its own (one resource
@@ -34,6 +40,10 @@ export class Platform extends pulumi.ComponentResource {
   public readonly stacks: Record<string, pulumi.Output<string[]>>;
   /** The homelab CA and the wildcard certificate. */
   public readonly tls: HomelabTls;
+  /** `<stack>/<service>` → its URL, for every routed service (and the Traefik dashboard). */
+  public readonly urls: Record<string, string>;
+  /** The Traefik dashboard's password for DASHBOARD_USER (a secret). */
+  public readonly dashboardPassword: pulumi.Output<string>;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super("homelab:platform:Platform", name, {}, opts);
@@ -41,12 +51,17 @@ export class Platform extends pulumi.ComponentResource {
     const networks = new SharedNetworks(`${name}-networks`, { networks: args.platform.networks, connection: args.connection, swarmId: args.swarmId }, { parent: this });
     // Keys the fingerprints in secret names (see Stack); made once, kept in state as a secret.
     const nameSalt = new random.RandomPassword(`${name}-object-name-salt`, { length: 32, special: false }, { parent: this }).result;
+    // Traefik reads an htpasswd line from a Swarm secret; random keeps the bcrypt hash stable across runs.
+    const dashboard = new random.RandomPassword(`${name}-traefik-dashboard-password`, { length: 24, special: false }, { parent: this });
+    this.dashboardPassword = pulumi.secret(dashboard.result);
+    const dashboardUsers = pulumi.secret(pulumi.interpolate`${DASHBOARD_USER}:${dashboard.bcryptHash}\n`);
     this.stacks = Object.fromEntries(
       args.stacks.map((source) => {
         const fromPlatform: Record<PlatformSecret, pulumi.Output<string>> = {
           "tls-key": this.tls.privateKeyPem,
           "tls-certificate": this.tls.certificatePem,
           "ca-certificate": this.tls.caCertificatePem,
+          "traefik-dashboard-users": dashboardUsers,
         };
         const secretValues = Object.fromEntries(
           source.secrets.map((s) => {
@@ -69,12 +84,14 @@ export class Platform extends pulumi.ComponentResource {
             nameSalt,
             networks: source.externalNetworks.map((n) => networks.byName[n]),
             swarmId: args.swarmId,
+            domain: args.domain,
           },
           { parent: this },
         );
         return [source.name, stack.services];
       }),
     );
-    this.registerOutputs({ stacks: this.stacks, caCertificatePem: this.tls.caCertificatePem });
+    this.urls = Object.fromEntries(args.routedHosts.map((h) => [h.target, h.url]));
+    this.registerOutputs({ stacks: this.stacks, caCertificatePem: this.tls.caCertificatePem, urls: this.urls, dashboardPassword: this.dashboardPassword });
   }
 }

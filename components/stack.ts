@@ -19,6 +19,8 @@ export interface StackArgs {
   readonly networks: readonly pulumi.Resource[];
   /** The swarm's ID: a swarm formed anew (the old one and its objects lost) gets the stack again. */
   readonly swarmId: pulumi.Input<string>;
+  /** homelab:domain, for the routers of routed services. */
+  readonly domain: string;
 }
 
 /**
@@ -87,7 +89,7 @@ export class Stack extends pulumi.ComponentResource {
       return object("secret", s.key, secretNames[s.key], pulumi.secret(value));
     });
 
-    this.compose = pulumi.all(secretNames).apply((secretsByKey) => renderStack(args.source, { secrets: secretsByKey, configs: configNames }));
+    this.compose = pulumi.all(secretNames).apply((secretsByKey) => renderStack(args.source, { secrets: secretsByKey, configs: configNames }, { domain: args.domain }));
     const deploy = this.compose.apply((text) => scriptInvocation("stack", ["deploy", stack], composePreamble(text)));
     const deployed = new command.remote.Command(
       `${name}-deploy`,

@@ -64,7 +64,7 @@ describe("memory budget", () => {
   test("the default configs' stacks fit: every node reserves at most 75% of its RAM", () => {
     for (const stackConfig of ["Pulumi.homelab.yaml", "Pulumi.lab.yaml"]) {
       const { config } = loadStackConfigFile(path.join(__dirname, "..", stackConfig));
-      const stacks = loadStacks(config.platform, path.join(__dirname, "..", "stacks"), () => true, config.nodes);
+      const stacks = loadStacks(config, path.join(__dirname, "..", "stacks"), () => true);
       for (const r of reservationsByNode(config.nodes, stacks)) expect(r.reservedBytes).toBeLessThanOrEqual(RESERVABLE_SHARE * r.totalBytes);
     }
   });

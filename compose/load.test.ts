@@ -5,6 +5,13 @@ import { FILE, parse, problems, validDoc } from "./fixtures";
 import { listStacks, loadStack, parseStack } from "./load";
 import { StackError } from "./types";
 
+/** A valid stack, changed by `f`. */
+function edit(f: (d: Record<string, any>) => void): Record<string, any> {
+  const d = validDoc();
+  f(d);
+  return d;
+}
+
 describe("parseStack reads a valid stack", () => {
   const source = parse(validDoc());
 
@@ -76,12 +83,6 @@ function expectOne(doc: unknown, key: string, message: RegExp, files?: Record<st
 }
 
 describe("parseStack refuses, naming the key, with a fix", () => {
-  const edit = (f: (d: Record<string, any>) => void) => {
-    const d = validDoc();
-    f(d);
-    return d;
-  };
-
   test("YAML syntax errors, with the line, without the file's text", () => {
     const secretLooking = "SUPERSECRETVALUE";
     const found = problems(`services:\n  web:\n    image: [${secretLooking}\n`);
@@ -315,5 +316,60 @@ describe("loadStack and listStacks read the disk", () => {
     write("notes/README.md", "");
     write("README.md", "");
     expect(listStacks(root)).toEqual(["a", "b"]);
+  });
+
+});
+
+describe("parseStack reads what the platform adds to compose", () => {
+  describe("x-homelab.route on a service", () => {
+    const withRoute = (route: unknown, extra: Record<string, unknown> = {}) =>
+      edit((d) => (d.services.web["x-homelab"] = { route, ...extra }));
+
+    test("is read with the internal lane by default, and makes traefik-public a network the platform must create", () => {
+      const doc = withRoute({ host: "whoami", port: 80 });
+      doc.services.web.networks = ["internal"];
+      delete doc.networks["traefik-public"];
+      const source = parse(doc);
+      expect(source.routes).toEqual([{ service: "web", host: "whoami", port: 80, lane: "internal" }]);
+      expect(source.externalNetworks).toEqual(["traefik-public"]);
+    });
+
+    test.each([
+      [{ host: "Who.Ami", port: 80 }, "services.web.x-homelab.route.host", /one DNS label/],
+      [{ host: "whoami", port: 0 }, "services.web.x-homelab.route.port", /not a port/],
+      [{ host: "whoami", port: "80" }, "services.web.x-homelab.route.port", /not a port/],
+      [{ host: "whoami", port: 80, lane: "dmz" }, "services.web.x-homelab.route.lane", /"internal".*"public"/],
+      [{ host: "whoami", port: 80, tls: false }, "services.web.x-homelab.route.tls", /not a route setting/],
+      ["whoami", "services.web.x-homelab.route", /expected a map/],
+    ])("%j is refused at its key, with the fix", (route, key, why) => {
+      const found = problems(withRoute(route));
+      expect(found).toHaveLength(1);
+      expect(found[0].startsWith(`${key}: `)).toBe(true);
+      expect(found[0]).toMatch(why);
+      expect(found[0]).toMatch(/Fix: /);
+    });
+
+    test("an unknown x-homelab key on a service is refused", () => {
+      expect(problems(withRoute({ host: "w", port: 80 }, { replicas: 0 }))).toEqual([
+        expect.stringMatching(/^services\.web\.x-homelab\.replicas: is not a setting homelab knows on a service\. Fix: /),
+      ]);
+    });
+
+    test("two services of a stack on one host is an error naming the second", () => {
+      const doc = withRoute({ host: "same", port: 80 });
+      doc.services.api = { ...structuredClone(doc.services.web) };
+      expect(problems(doc)).toEqual([expect.stringMatching(/^services\.api\.x-homelab\.route\.host: "same" is also the host of web\./)]);
+    });
+  });
+
+  describe("a config the platform renders", () => {
+    test("x-homelab.platform names it; its content is filled in later", () => {
+      const source = parse(edit((d) => (d.configs.site = { "x-homelab": { platform: "traefik-static" } })));
+      expect(source.configs).toEqual([{ key: "site", content: "", platform: "traefik-static" }]);
+    });
+
+    test.each([[{ "x-homelab": { platform: "nginx" } }], [{ "x-homelab": { platform: "traefik-static" }, file: "./site.txt" }]])("%j is refused", (spec) => {
+      expect(problems(edit((d) => (d.configs.site = spec)))).toEqual([expect.stringMatching(/^configs\.site\.x-homelab: .*Fix: "x-homelab: \{ platform: <name> \}" alone/)]);
+    });
   });
 });

@@ -4,7 +4,8 @@ import { describe, isPlainObject, IssueList } from "../config/reader";
 import { STACK_NAME, STACK_NAME_MAX } from "./names";
 import { checkService } from "./services";
 import { readConfigs, readNetworks, readSecrets } from "./toplevel";
-import { IngressPort, ServiceMemory, StackError, StackSource } from "./types";
+import { ROUTING_NETWORK } from "./routes";
+import { IngressPort, ServiceMemory, ServiceRoute, StackError, StackSource } from "./types";
 import { parseComposeYaml } from "./yaml";
 
 /** The compose file names a stack folder may hold (the compose spec's, preferred first); exactly one of them. */
@@ -88,11 +89,19 @@ export function parseStack(name: string, file: string, text: string, readFile: (
   }
   const ingressPorts: IngressPort[] = [];
   const memory: Record<string, ServiceMemory> = {};
+  const routes: ServiceRoute[] = [];
   for (const [service, spec] of services) {
     const facts = checkService(issues, name, service, spec, declared);
     ingressPorts.push(...facts.ingressPorts);
     if (facts.memory) memory[service] = facts.memory;
+    if (facts.route) routes.push(facts.route);
   }
+  for (const [i, route] of routes.entries()) {
+    const first = routes.findIndex((r) => r.host === route.host);
+    if (first !== i) issues.error(`services.${route.service}.x-homelab.route.host`, `"${route.host}" is also the host of ${routes[first].service}. Fix: give each routed service its own host.`);
+  }
+  // Routed services are attached to the routing network (renderStack), which the platform must make first.
+  const external = routes.length > 0 && !networks.external.includes(ROUTING_NETWORK) ? [...networks.external, ROUTING_NETWORK] : networks.external;
   if (issues.errors.length > 0) throw new StackError(file, issues.errors);
   return {
     name,
@@ -101,8 +110,9 @@ export function parseStack(name: string, file: string, text: string, readFile: (
     services: services.map(([service]) => service),
     secrets,
     configs,
-    externalNetworks: networks.external,
+    externalNetworks: external,
     ingressPorts,
+    routes,
     memory,
   };
 }

@@ -14,7 +14,7 @@ function namesFor(source: StackSource): RenderNames {
 
 const render = (doc: unknown, files = FILES, labels?: Record<string, string>) => {
   const source = parse(doc, files);
-  return renderStack(source, namesFor(source), { labels });
+  return renderStack(source, namesFor(source), { labels, domain: "home.arpa" });
 };
 const rendered = (doc: unknown, files = FILES) => YAML.parse(render(doc, files));
 
@@ -30,7 +30,7 @@ describe("renderStack", () => {
     const doc = validDoc();
     doc.secrets.web_password["x-homelab"] = { config: "sentinelSecretKey" };
     doc.configs.inline = { content: `${sentinel} inline` };
-    doc.services.web["x-homelab"] = { jit: true };
+    doc.services.web["x-homelab"] = { route: { host: "web", port: 80 } };
     const text = render(doc, { "site.txt": sentinel });
     expect(text).not.toContain(sentinel);
     expect(text).not.toContain("sentinelSecretKey");
@@ -110,5 +110,56 @@ describe("renderStack", () => {
     const copy = structuredClone(source.document);
     renderStack(source, namesFor(source), { labels: { x: "y" } });
     expect(source.document).toEqual(copy);
+  });
+
+  describe("routes", () => {
+    const routed = (route: Record<string, unknown>, edit: (d: Record<string, any>) => void = () => undefined) => {
+      const doc = validDoc();
+      doc.services.web["x-homelab"] = { route };
+      edit(doc);
+      return rendered(doc);
+    };
+
+    test("an internal route is one HTTPS router for <host>.<domain> behind the LAN-only middleware, to the port given", () => {
+      const labels = routed({ host: "whoami", port: 8080 }).services.web.deploy.labels;
+      expect(labels).toEqual({
+        "traefik.enable": "true",
+        "traefik.http.routers.demo-web.rule": "Host(`whoami.home.arpa`)",
+        "traefik.http.routers.demo-web.entrypoints": "websecure",
+        "traefik.http.routers.demo-web.tls": "true",
+        "traefik.http.routers.demo-web.middlewares": "lan-only@file",
+        "traefik.http.routers.demo-web.service": "demo-web",
+        "traefik.http.services.demo-web.loadbalancer.server.port": "8080",
+        "homelab.stack": "demo",
+      });
+    });
+
+    test("a public route adds a second router on the public entry point, with the public chain instead of the LAN filter", () => {
+      const labels = routed({ host: "blog", port: 80, lane: "public" }).services.web.deploy.labels;
+      expect(labels["traefik.http.routers.demo-web.middlewares"]).toBe("lan-only@file");
+      expect(labels["traefik.http.routers.demo-web-public.entrypoints"]).toBe("public");
+      expect(labels["traefik.http.routers.demo-web-public.middlewares"]).toBe("public-chain@file");
+      expect(labels["traefik.http.routers.demo-web-public.rule"]).toBe("Host(`blog.home.arpa`)");
+    });
+
+    test("a routed service joins traefik-public (declared external if the file did not), and stays on its other networks", () => {
+      expect(routed({ host: "web", port: 80 }).services.web.networks).toEqual(["traefik-public", "internal"]);
+      const bare = routed({ host: "web", port: 80 }, (d) => {
+        delete d.services.web.networks;
+        delete d.networks["traefik-public"];
+      });
+      expect(bare.services.web.networks).toEqual(["default", "traefik-public"]);
+      expect(bare.networks["traefik-public"]).toEqual({ external: true });
+      const renamed = routed({ host: "web", port: 80 }, (d) => {
+        d.services.web.networks = { internal: {} };
+        d.networks = { proxy: { external: true, name: "traefik-public" }, internal: {} };
+      });
+      expect(Object.keys(renamed.services.web.networks)).toEqual(["internal", "proxy"]);
+      expect(renamed.networks["traefik-public"]).toBeUndefined();
+    });
+
+    test("a service without a route gets no Traefik label", () => {
+      expect(Object.keys(rendered(validDoc()).services.web.deploy.labels)).toEqual(["homelab.stack"]);
+    });
   });
 });

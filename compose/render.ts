@@ -1,5 +1,6 @@
 import { isPlainObject } from "../config/reader";
 import { SWARM_OBJECT_NAME, SWARM_OBJECT_NAME_MAX } from "./names";
+import { ROUTING_NETWORK, routeLabels, withRoutingNetwork } from "./routes";
 import { StackError, StackIssue, StackSource } from "./types";
 import { stringifyCompose } from "./yaml";
 
@@ -12,6 +13,8 @@ export interface RenderNames {
 export interface RenderOptions {
   /** More `deploy.labels` for every service (e.g. a JIT or backup marker); `homelab.stack` always wins. */
   readonly labels?: Readonly<Record<string, string>>;
+  /** homelab:domain, for the routers of routed services (`x-homelab.route`); needed when the stack has routes. */
+  readonly domain?: string;
 }
 
 /** The service label that says which stack a service belongs to. */
@@ -68,11 +71,21 @@ export function renderStack(source: StackSource, names: RenderNames, opts: Rende
 
   const ours = { ...opts.labels, [STACK_LABEL]: source.name };
   const services = isPlainObject(doc.services) ? doc.services : {};
-  for (const spec of Object.values(services)) {
+  const routes = source.routes ?? [];
+  if (routes.length > 0 && !opts.domain) throw new Error(`stack ${source.name} has routes, but renderStack was given no domain (a bug in the platform)`);
+  // The key under which the file declares the routing network, if it does (it may rename it: `proxy: {external: true, name: traefik-public}`).
+  const networks = isPlainObject(doc.networks) ? doc.networks : {};
+  const routingKey =
+    Object.entries(networks).find(([key, n]) => (isPlainObject(n) && n.name !== undefined ? n.name : key) === ROUTING_NETWORK && isPlainObject(n) && n.external === true)?.[0] ??
+    ROUTING_NETWORK;
+  for (const [service, spec] of Object.entries(services)) {
     if (!isPlainObject(spec)) continue;
+    const route = routes.find((r) => r.service === service);
     const deploy = isPlainObject(spec.deploy) ? spec.deploy : {};
-    spec.deploy = { ...deploy, labels: withLabels(deploy.labels, ours) };
+    spec.deploy = { ...deploy, labels: withLabels(deploy.labels, { ...(route ? routeLabels(source.name, route, opts.domain!) : {}), ...ours }) };
+    if (route) spec.networks = withRoutingNetwork(spec.networks, routingKey);
   }
+  if (routes.length > 0 && !Object.hasOwn(networks, routingKey)) doc.networks = { ...networks, [routingKey]: { external: true } };
   const { version, ...rest } = doc;
   return stringifyCompose({ version: version ?? DEFAULT_VERSION, ...rest });
 }

@@ -1,6 +1,7 @@
 import { describe, isPlainObject, IssueList } from "../config/reader";
 import { memoryBytes, MEMORY_FORMS } from "./memory";
-import { IngressPort, ServiceMemory } from "./types";
+import { readRoute } from "./routes";
+import { IngressPort, ServiceMemory, ServiceRoute } from "./types";
 
 /** What a service may refer to: the top-level keys of the compose file. */
 export interface Declared {
@@ -13,6 +14,7 @@ export interface Declared {
 export interface ServiceFacts {
   readonly ingressPorts: IngressPort[];
   readonly memory?: ServiceMemory;
+  readonly route?: ServiceRoute;
 }
 
 /** swarmkit's rule for service names (and the stack prefix makes `<stack>_<service>`, at most 63). */
@@ -173,5 +175,9 @@ export function checkService(issues: IssueList, stack: string, name: string, spe
   checkReferences(issues, at, spec, declared);
   checkEnvironment(issues, `${at}.environment`, spec.environment);
   checkDeployLabels(issues, at, spec.deploy);
-  return { ingressPorts: ingressPorts(name, spec.ports), memory: checkMemory(issues, at, spec.deploy) };
+  return {
+    ingressPorts: ingressPorts(name, spec.ports),
+    memory: checkMemory(issues, at, spec.deploy),
+    route: readRoute(issues, at, name, spec["x-homelab"]),
+  };
 }

@@ -16,11 +16,11 @@ function renderWithNames(source: StackSource): string {
   return renderStack(source, {
     secrets: Object.fromEntries(source.secrets.map((s) => [s.key, objectName(source.name, s.key, "00000000")])),
     configs: Object.fromEntries(source.configs.map((c) => [c.key, objectName(source.name, c.key, contentFingerprint(c.content))])),
-  });
+  }, { domain: "home.arpa" });
 }
 
-test("stacks/ holds the smoke stack", () => {
-  expect(stacks).toContain("whoami");
+test("stacks/ holds the smoke stack and the platform's Traefik", () => {
+  expect(stacks).toEqual(expect.arrayContaining(["traefik", "whoami"]));
 });
 
 test.each(stacks)("stacks/%s loads and renders, every service labelled", (name) => {

@@ -1,7 +1,7 @@
 import * as path from "path";
 import { describe, isPlainObject, IssueList } from "../config/reader";
 import { OBJECT_KEY } from "./names";
-import { PLATFORM_SECRETS, PlatformSecret, SecretSource, StackConfig, StackSecret } from "./types";
+import { PLATFORM_CONFIGS, PLATFORM_SECRETS, PlatformConfigFile, PlatformSecret, SecretSource, StackConfig, StackSecret } from "./types";
 
 /** Lengths a generated secret may have: shorter is guessable, longer breaks apps with fixed buffers. */
 export const SECRET_LENGTH = { min: 16, max: 128 } as const;
@@ -98,10 +98,24 @@ export function readSecrets(issues: IssueList, doc: Record<string, unknown>): St
   });
 }
 
+/** A config the platform renders (`x-homelab: { platform: traefik-static }`); its content comes later. */
+function platformConfig(issues: IssueList, at: string, key: string, spec: Record<string, unknown>): StackConfig[] {
+  const name = isPlainObject(spec["x-homelab"]) ? spec["x-homelab"].platform : undefined;
+  const others = Object.keys(spec).filter((k) => k !== "x-homelab");
+  if (typeof name !== "string" || !(PLATFORM_CONFIGS as readonly string[]).includes(name) || others.length > 0) {
+    issues.error(
+      `${at}.x-homelab`,
+      `${others.length ? `cannot be combined with ${others.join(", ")}` : `${describe(name)} is not a file the platform renders`}. Fix: "x-homelab: { platform: <name> }" alone, with one of ${PLATFORM_CONFIGS.join(", ")}.`,
+    );
+    return [];
+  }
+  return [{ key, content: "", platform: name as PlatformConfigFile }];
+}
+
 /**
  * Top-level `configs:`: each needs `file:` (read relative to the compose file, and inside the stack's
  * folder, so a compose file copied from the internet cannot ship /etc/shadow into a readable Swarm
- * config) or an inline `content:`.
+ * config), an inline `content:`, or a file the platform renders (`x-homelab: { platform: … }`).
  */
 export function readConfigs(
   issues: IssueList,
@@ -112,6 +126,7 @@ export function readConfigs(
   return sectionEntries(issues, doc, "configs").flatMap(([key, spec]): StackConfig[] => {
     const at = `configs.${key}`;
     if (!checkObjectKey(issues, "configs", key)) return [];
+    if (spec["x-homelab"] !== undefined) return platformConfig(issues, at, key, spec);
     const { file, content } = spec;
     if ((file === undefined) === (content === undefined)) {
       const what = file === undefined ? "has neither file: nor content:" : "has both file: and content:";

@@ -22,8 +22,33 @@ export type SecretSource =
  * What the platform makes that a stack may mount as a secret: the wildcard certificate's key and
  * certificate, and the homelab CA's certificate (components/tls.ts), e.g. for Traefik.
  */
-export const PLATFORM_SECRETS = ["tls-key", "tls-certificate", "ca-certificate"] as const;
+export const PLATFORM_SECRETS = ["tls-key", "tls-certificate", "ca-certificate", "traefik-dashboard-users"] as const;
 export type PlatformSecret = (typeof PLATFORM_SECRETS)[number];
+
+/**
+ * Config files the platform renders from the homelab config (`x-homelab: { platform: traefik-static }`
+ * under a top-level config): what only the config knows (the domain, the LAN's ranges, every
+ * routed host) stays out of the compose file, which keeps it a plain file.
+ */
+export const PLATFORM_CONFIGS = ["traefik-static", "traefik-dynamic"] as const;
+export type PlatformConfigFile = (typeof PLATFORM_CONFIGS)[number];
+
+/**
+ * Who may reach a routed service: `internal` (the LAN and tailnet ranges only, on :443) or also
+ * `public` (the optional public entry point the home router forwards to, e.g. :8443).
+ */
+export const ROUTE_LANES = ["internal", "public"] as const;
+export type RouteLane = (typeof ROUTE_LANES)[number];
+
+/** A service reached through Traefik at https://<host>.<domain> (`x-homelab: { route: … }` on the service). */
+export interface ServiceRoute {
+  readonly service: string;
+  /** One DNS label: the URL is https://<host>.<homelab:domain>. */
+  readonly host: string;
+  /** The port the service's tasks listen on (Traefik reaches task addresses, never the VIP). */
+  readonly port: number;
+  readonly lane: RouteLane;
+}
 
 export interface StackSecret {
   /** The compose top-level `secrets:` key (what services name in their own `secrets:`), e.g. `db_password`. */
@@ -34,8 +59,14 @@ export interface StackSecret {
 export interface StackConfig {
   /** The compose top-level `configs:` key, e.g. `index_txt`. */
   readonly key: string;
-  /** The content the Swarm config gets: the file's text, or the inline `content:`. Never a secret (configs are readable by anyone with Docker access). */
+  /**
+   * The content the Swarm config gets: the file's text, or the inline `content:`. Never a secret
+   * (configs are readable by anyone with Docker access). Empty for a platform config until
+   * config/stacks.ts fills it in.
+   */
   readonly content: string;
+  /** Rendered by the platform (`x-homelab: { platform: … }`) rather than read from the repository. */
+  readonly platform?: PlatformConfigFile;
   /** The file it was read from, joined to the compose file's folder (e.g. `stacks/whoami/index.txt`); absent for an inline `content:`. */
   readonly file?: string;
 }
@@ -68,6 +99,8 @@ export interface StackSource {
   readonly externalNetworks: readonly string[];
   /** Ingress-published ports (allowed; listed so the platform can warn where there is no routing mesh). parseStack always sets it. */
   readonly ingressPorts?: readonly IngressPort[];
+  /** Services reached through Traefik, in file order. parseStack always sets it. */
+  readonly routes?: readonly ServiceRoute[];
   /** Per service, its memory limit and reservation in bytes (for the "fits in 75% of a node" check). parseStack always sets it. */
   readonly memory?: Readonly<Record<string, ServiceMemory>>;
 }

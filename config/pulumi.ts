@@ -30,7 +30,7 @@ export function loadPulumiConfig(): ValidationResult {
 export function loadPulumiStacks(config: HomelabConfig, stacksDir: string): StackSource[] {
   const settings = new pulumi.Config("homelab");
   try {
-    return loadStacks(config.platform, stacksDir, (key) => settings.getSecret(key) !== undefined, config.nodes);
+    return loadStacks(config, stacksDir, (key) => settings.getSecret(key) !== undefined);
   } catch (err) {
     if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
     throw err;

@@ -108,11 +108,22 @@ export interface SharedNetwork {
   readonly encrypted: boolean;
 }
 
+/** How Traefik (stacks/traefik) routes: who is on the internal lane, and whether there is a public one. */
+export interface TraefikConfig {
+  /** Ranges on the internal lane besides homelab:network.subnet and the tailnet (e.g. a second VLAN). */
+  readonly internalRanges: readonly string[];
+  /** Whether Traefik serves the public lane on PUBLIC_LANE_PORT (the home router forwards 443 to it). */
+  readonly publicLane: boolean;
+  /** The dashboard's host: https://<dashboardHost>.<domain>. */
+  readonly dashboardHost: string;
+}
+
 export interface PlatformConfig {
   /** Networks created before any stack (stacks name them `external: true`). */
   readonly networks: readonly SharedNetwork[];
   /** Folders of stacks/ to deploy, in order of listing; a stack left out is removed from the swarm. */
   readonly stacks: readonly string[];
+  readonly traefik: TraefikConfig;
 }
 
 export interface HomelabConfig {
@@ -139,6 +150,9 @@ export const DEFAULT_NETWORKS: readonly SharedNetwork[] = [
   { name: "monitoring", encrypted: false },
 ];
 
+/** The stacks deployed when the config names none: the platform's own. */
+export const DEFAULT_STACKS: readonly string[] = ["traefik"];
+
 export const DEFAULTS = {
   domain: "home.arpa",
   arch: "arm64" as Arch,
@@ -150,5 +164,6 @@ export const DEFAULTS = {
   group: "stable" as UpdateGroup,
   sshPort: 22,
   memoryMiB: 2048,
+  dashboardHost: "traefik",
   availability: "active" as Availability,
 } as const;

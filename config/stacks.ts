@@ -2,28 +2,35 @@ import * as fs from "fs";
 import * as path from "path";
 import { overcommitted, reservationsByNode } from "../compose/budget";
 import { loadStack } from "../compose/load";
-import { StackError, StackSource } from "../compose/types";
+import { PlatformConfigFile, StackError, StackSource } from "../compose/types";
+import { RoutingConfig, routedHosts, traefikSettings } from "../routing/hosts";
+import { renderTraefikDynamic, renderTraefikStatic } from "../routing/traefik";
 import { ConfigError, ConfigIssue } from "./reader";
-import { NodeConfig, PlatformConfig } from "./schema";
+import { NodeConfig } from "./schema";
 
 /** Top-level keys of the homelab: namespace (config/validate.ts): never a stack's secret. */
 const SETTINGS = ["domain", "arch", "network", "ssh", "updates", "snippets", "nodes", "platform"];
 
+/** What loadStacks reads of the config. */
+export type StacksConfig = RoutingConfig & { readonly nodes: readonly NodeConfig[] };
+
+/** The files the platform renders for stacks (`x-homelab: { platform: … }` configs), from the config. */
+function platformFiles(config: StacksConfig): Record<PlatformConfigFile, string> {
+  const settings = traefikSettings(config);
+  return { "traefik-static": renderTraefikStatic(settings), "traefik-dynamic": renderTraefikDynamic(settings) };
+}
+
 /**
  * Loads the stacks homelab:platform.stacks lists from stacksDir and checks them against the config,
  * before anything is registered: a missing folder, a broken compose file, an external network no
- * one creates (the seed's fresh installs stopped there), a secret whose config key is not set, a
- * node whose always-on services would reserve more than 75% of its RAM (compose/budget.ts).
+ * one creates (the seed's fresh installs stopped there), a secret whose config key is not set, two
+ * services routed at one host, a node whose always-on services would reserve more than 75% of its
+ * RAM (compose/budget.ts). Configs the platform renders get their content here.
  * @param hasConfigSecret whether `homelab:KEY` is set in the stack config.
- * @param nodes the config's nodes, for the memory budget.
  * @throws ConfigError listing every problem with its fix.
  */
-export function loadStacks(
-  platform: PlatformConfig,
-  stacksDir: string,
-  hasConfigSecret: (key: string) => boolean,
-  nodes: readonly NodeConfig[] = [],
-): StackSource[] {
+export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSecret: (key: string) => boolean): StackSource[] {
+  const { platform, nodes } = config;
   const issues: ConfigIssue[] = [];
   const networks = new Set(platform.networks.map((n) => n.name));
   const stacks = platform.stacks.flatMap((name, i) => {
@@ -56,11 +63,21 @@ export function loadStacks(
       }
     }
   }
+  for (const routed of routedHosts(config, stacks).filter((r) => r.lane === "public" && !platform.traefik.publicLane)) {
+    issues.push({ key: `stacks/${routed.target.split("/")[0]}: services.${routed.target.split("/")[1]}.x-homelab.route.lane`, message: `is public, but the public lane is off. Fix: pulumi config set --path homelab:platform.traefik.publicLane true (and forward the router's port 443 to port 8443 of the managers), or make the route internal.` });
+  }
+  const seen = new Map<string, string>();
+  for (const routed of routedHosts(config, stacks)) {
+    const other = seen.get(routed.host);
+    if (other) issues.push({ key: `stacks/${routed.target.split("/")[0]}`, message: `routes ${routed.host} to ${routed.target}, which ${other} already answers. Fix: give one of them another x-homelab.route.host (or homelab:platform.traefik.dashboardHost).` });
+    seen.set(routed.host, routed.target);
+  }
   if (issues.length === 0) {
     for (const over of overcommitted(reservationsByNode(nodes, stacks))) {
       issues.push({ key: `homelab:nodes[${nodes.findIndex((n) => n.name === over.node)}] (${over.node})`, message: over.message });
     }
   }
   if (issues.length > 0) throw new ConfigError(issues);
-  return stacks;
+  const files = platformFiles(config);
+  return stacks.map((stack) => ({ ...stack, configs: stack.configs.map((c) => (c.platform ? { ...c, content: files[c.platform] } : c)) }));
 }

@@ -218,6 +218,8 @@ const cases: BadCase[] = [
   { what: "network encryption not a boolean", edit: (c) => void ((c as any).platform = { networks: [{ name: "a", encrypted: "yes" }] }), key: "homelab:platform.networks[0].encrypted", words: ["true or false"] },
   { what: "stack listed twice", edit: (c) => void ((c as any).platform = { stacks: ["whoami", "whoami"] }), key: "homelab:platform.stacks[1]", words: ["twice"] },
   { what: "stack name with a slash", edit: (c) => void ((c as any).platform = { stacks: ["../etc"] }), key: "homelab:platform.stacks[0]", words: ["folder of stacks/"] },
+  { what: "internal range not a CIDR", edit: (c) => void ((c as any).platform = { traefik: { internalRanges: ["10.1.0.0"] } }), key: "homelab:platform.traefik.internalRanges[0]", words: ["CIDR"] },
+  { what: "dashboard host with a dot", edit: (c) => void ((c as any).platform = { traefik: { dashboardHost: "traefik.lab" } }), key: "homelab:platform.traefik.dashboardHost", words: ["one DNS label"] },
   { what: "unknown platform key", edit: (c) => void ((c as any).platform = { stack: ["whoami"] }), key: "homelab:platform.stack", words: ["unknown setting", "stacks"] },
   {
     what: "node snippet with relative path",
@@ -328,7 +330,8 @@ describe("validateConfig", () => {
           { name: "traefik-public", encrypted: false },
           { name: "monitoring", encrypted: false },
         ],
-        stacks: [],
+        stacks: ["traefik"],
+        traefik: { internalRanges: [], publicLane: false, dashboardHost: "traefik" },
       },
     });
     // The defaults themselves are what the docs promise.
@@ -343,6 +346,7 @@ describe("validateConfig", () => {
       group: "stable",
       sshPort: 22,
       memoryMiB: 2048,
+      dashboardHost: "traefik",
       availability: "active",
     });
   });

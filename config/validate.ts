@@ -9,6 +9,7 @@ import {
   DEFAULT_ZRAM_MIB,
   DEFAULTS,
   DEFAULT_NETWORKS,
+  DEFAULT_STACKS,
   HomelabConfig,
   NetworkConfig,
   PlatformConfig,
@@ -16,6 +17,7 @@ import {
   REBOOT_STRATEGIES,
   ROLES,
   SshConfig,
+  TraefikConfig,
   UPDATE_GROUPS,
   UpdatesConfig,
 } from "./schema";
@@ -212,8 +214,22 @@ function readPlatform(issues: IssueList, r: MapReader): PlatformConfig {
   for (const [i, name] of stacks.entries()) {
     if (stacks.indexOf(name) !== i) issues.error(`${r.child("stacks")}[${i}]`, `"${name}" is listed twice. Fix: keep one entry.`);
   }
+  const traefik = readTraefik(issues, r.map("traefik"));
   r.rejectUnknownKeys();
-  return { networks: r.raw("networks") === undefined ? DEFAULT_NETWORKS : networks, stacks };
+  return { networks: r.raw("networks") === undefined ? DEFAULT_NETWORKS : networks, stacks: r.raw("stacks") === undefined ? DEFAULT_STACKS : stacks, traefik };
+}
+
+function readTraefik(issues: IssueList, r: MapReader): TraefikConfig {
+  const internalRanges = r.stringList("internalRanges", "list IPv4 ranges in CIDR form, e.g. [192.168.20.0/24]").flatMap((item) => {
+    if (parseCidr(item.value)) return [item.value];
+    issues.error(item.key, `"${item.value}" is not an IPv4 range. Fix: CIDR form, e.g. 192.168.20.0/24 (homelab:network.subnet and the tailnet are always included).`);
+    return [];
+  });
+  const publicLane = r.boolean("publicLane", false);
+  const dashboardHost = r.string("dashboardHost", DEFAULTS.dashboardHost, "one DNS label, e.g. traefik");
+  if (!HOSTNAME.test(dashboardHost)) issues.error(r.child("dashboardHost"), `"${dashboardHost}" is not one DNS label. Fix: lower-case letters, digits and "-", e.g. traefik.`);
+  r.rejectUnknownKeys();
+  return { internalRanges, publicLane, dashboardHost };
 }
 
 export function validateConfig(raw: Record<string, unknown>): ValidationResult {
