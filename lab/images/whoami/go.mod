@@ -1,0 +1,3 @@
+module homelab.local/lab/images/whoami
+
+go 1.22
