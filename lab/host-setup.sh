@@ -4,8 +4,10 @@
 # .ci/run calls it before `npm run lab:up`; running it again is harmless.
 set -euo pipefail
 
+# haproxy: lab/images/haproxy makes the lab's haproxy:2.6.12 image from Debian's package (no registry
+# is reachable); only its binary and libraries are used, the host needs no haproxy service.
 PACKAGES=(docker.io containerd runc debootstrap ignition openssh-client iproute2 iptables
-  ca-certificates shellcheck util-linux procps)
+  ca-certificates shellcheck util-linux procps haproxy)
 DOCKERD_LOG=${HOMELAB_DOCKERD_LOG:-/var/log/homelab-dockerd.log}
 LOCK=/run/homelab-host-setup.lock
 
