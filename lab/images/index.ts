@@ -1,7 +1,9 @@
 /**
- * Service images for the lab, under the names the compose files use, built from source on this
- * machine (no registry is reachable): lab/images/<name>/image.sh builds or reuses the image on the
- * host's dockerd and saves it to a tarball in the cache, for the nodes' dockerds to load.
+ * Service images for the lab, under the names the compose files use, made on this machine (no
+ * registry is reachable): lab/images/<name>/image.sh builds or reuses the image on the host's
+ * dockerd and saves it to a tarball in the cache, for the nodes' dockerds to load. Traefik is built
+ * from source, whoami is a STAND-IN written here (not the real software), haproxy is Debian's
+ * package.
  */
 import * as path from "path";
 import { REPO_ROOT } from "../config";
@@ -11,14 +13,29 @@ import { Log, defaultLog, step } from "../progress";
 /** Each lab image and the tag it gets (the official image's name). */
 export const LAB_IMAGE_TAGS = {
   traefik: "traefik:v3.7.13",
+  whoami: "traefik/whoami:v1.10.3",
+  haproxy: "haproxy:2.6.12",
 } as const;
 
 export type LabImageName = keyof typeof LAB_IMAGE_TAGS;
 
+/**
+ * What each image is made from and how long that takes, measured on the 2-core lab host, so that a
+ * long first step reads as expected rather than hung. Cold for whoami means an empty Go build cache
+ * (vet, test and build compile much of the standard library: 20 s to 100 s depending on what else
+ * the host is doing); after a change to its sources it is ~15 s. Cached means the image and its
+ * tarball are current.
+ */
+const ORIGIN: Record<LabImageName, string> = {
+  traefik: "built from source: ~7 min cold, ~1 s cached",
+  whoami: "STAND-IN built from lab/images/whoami: up to ~2 min cold, ~1 s cached",
+  haproxy: "from Debian's haproxy package: ~3 s cold, ~1 s cached",
+};
+
 /** Builds the image unless its cached build is current; returns the path of its `docker save` tarball. */
 export async function ensureLabImage(name: LabImageName, log: Log = defaultLog): Promise<string> {
   const script = path.join(REPO_ROOT, "lab", "images", name, "image.sh");
-  const r = await step(log, `image ${LAB_IMAGE_TAGS[name]} (built from source: ~7 min cold, ~1 s cached)`, () =>
+  const r = await step(log, `image ${LAB_IMAGE_TAGS[name]} (${ORIGIN[name]})`, () =>
     run("bash", [script], { inheritStderr: true }),
   );
   const tarball = r.stdout.trim().split("\n").pop() ?? "";
@@ -26,4 +43,16 @@ export async function ensureLabImage(name: LabImageName, log: Log = defaultLog):
     throw new Error(`${script} printed no tarball path on its last line: ${JSON.stringify(r.stdout.slice(-300))}`);
   }
   return tarball;
+}
+
+/**
+ * Every lab image, built or reused one after the other: the host has two cores, and Traefik's cold
+ * build alone keeps both busy for minutes.
+ */
+export async function ensureLabImages(log: Log = defaultLog): Promise<Array<{ tag: string; tarball: string }>> {
+  const out: Array<{ tag: string; tarball: string }> = [];
+  for (const name of Object.keys(LAB_IMAGE_TAGS) as LabImageName[]) {
+    out.push({ tag: LAB_IMAGE_TAGS[name], tarball: await ensureLabImage(name, log) });
+  }
+  return out;
 }

@@ -1,11 +1,14 @@
 /**
- * The lab's service images, built from source (lab/images/): each is built (or reused), saved for
- * the nodes to load, and run on the HOST's dockerd only. The lab nodes are not used here.
+ * The lab's service images (lab/images/): each is built (or reused), saved for the nodes to load,
+ * and run on the HOST's dockerd only, on its default bridge. The lab nodes and the lab's own
+ * network are not used here.
  */
 import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { run } from "../../lab/exec";
 import { ensureHost } from "../../lab/host";
-import { LAB_IMAGE_TAGS, ensureLabImage } from "../../lab/images";
+import { LAB_IMAGE_TAGS, LabImageName, ensureLabImage, ensureLabImages } from "../../lab/images";
 import { seconds } from "./helpers";
 
 const log = (l: string) => process.stderr.write(`[lab-images] ${l}\n`);
@@ -28,9 +31,72 @@ async function hostPort(container: string, port: number): Promise<number> {
   return Number(m[1]);
 }
 
+/** One HTTP exchange, with the answer's Content-Type. */
+async function request(url: string, init: RequestInit = {}): Promise<{ status: number; body: string; type: string }> {
+  const r = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) });
+  return { status: r.status, body: await r.text(), type: r.headers.get("content-type") ?? "" };
+}
+
 async function get(url: string): Promise<{ status: number; body: string }> {
-  const r = await fetch(url, { signal: AbortSignal.timeout(5000) });
-  return { status: r.status, body: await r.text() };
+  const { status, body } = await request(url);
+  return { status, body };
+}
+
+/** The tags a `docker save` tarball holds: what `docker load` in a node will name the image. */
+async function savedTags(tarball: string): Promise<string[]> {
+  const manifest = JSON.parse((await run("tar", ["-xOf", tarball, "manifest.json"])).stdout) as Array<{ RepoTags: string[] }>;
+  return manifest.map((m) => m.RepoTags).flat();
+}
+
+async function imageConfig(image: string): Promise<{ Entrypoint: string[]; Cmd: string[] | null; User: string; Labels: Record<string, string> }> {
+  return JSON.parse((await run("docker", ["image", "inspect", "--format", "{{json .Config}}", image])).stdout);
+}
+
+/** A second ensureLabImage is a cache hit: the same tarball, quickly, holding the image's tag. */
+async function expectCached(name: LabImageName, tarball: string): Promise<void> {
+  const t0 = Date.now();
+  expect(await ensureLabImage(name, log)).toBe(tarball);
+  expect(seconds(t0)).toBeLessThan(15);
+  expect(await savedTags(tarball)).toEqual([LAB_IMAGE_TAGS[name]]);
+}
+
+/** Containers the new tests started, removed in afterAll whatever happened. */
+const started: string[] = [];
+
+afterAll(async () => {
+  for (const name of started) await run("docker", ["rm", "-f", "-v", name], { allowFail: true });
+});
+
+/** Starts a detached container on the host dockerd's default bridge; returns its address there. */
+async function runDetached(name: string, args: string[]): Promise<string> {
+  started.push(name);
+  await run("docker", ["run", "-d", "--rm", "--network", "bridge", "--name", name, "--label", "homelab.lab=image-test", ...args]);
+  const ip = (await run("docker", ["inspect", "--format", "{{.NetworkSettings.IPAddress}}", name])).stdout.trim();
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip)) throw new Error(`${name} has no address on the default bridge: ${JSON.stringify(ip)}`);
+  return ip;
+}
+
+/** Requests url until it answers at all (the server may still be starting), for up to 30 s. */
+async function requestWhenUp(url: string, init: RequestInit = {}): Promise<{ status: number; body: string; type: string }> {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      return await request(url, init);
+    } catch (err) {
+      if (seconds(t0) > 30) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+/** Adds the container's last log lines to a failure, which otherwise says only what was expected. */
+async function withLogs<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const logs = await run("docker", ["logs", "--tail", "40", name], { allowFail: true });
+    throw new Error(`${String(err)}\ncontainer logs:\n${logs.stdout}${logs.stderr}`);
+  }
 }
 
 describe("traefik:v3.7.13 (built from source)", () => {
@@ -39,9 +105,7 @@ describe("traefik:v3.7.13 (built from source)", () => {
     expect(await ensureLabImage("traefik", log)).toBe(tarball);
     expect(seconds(t0)).toBeLessThan(15);
     expect(fs.statSync(tarball).size).toBeGreaterThan(100 * 2 ** 20);
-    // What `docker load` in a node will name the image.
-    const manifest = JSON.parse((await run("tar", ["-xOf", tarball, "manifest.json"])).stdout) as Array<{ RepoTags: string[] }>;
-    expect(manifest.map((m) => m.RepoTags).flat()).toEqual([tag]);
+    expect(await savedTags(tarball)).toEqual([tag]);
   });
 
   test("the image: entrypoint traefik, a lab label, the host's CA bundle", async () => {
@@ -107,5 +171,149 @@ describe("traefik:v3.7.13 (built from source)", () => {
     } finally {
       await run("docker", ["rm", "-f", "-v", name], { allowFail: true }); // -v: the image declares VOLUME /tmp
     }
+  });
+});
+
+describe("traefik/whoami:v1.10.3 (the lab's STAND-IN, lab/images/whoami)", () => {
+  const tag = LAB_IMAGE_TAGS.whoami;
+  let tarball = "";
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    tarball = await ensureLabImage("whoami", log);
+    log(`whoami image ready in ${seconds(t0).toFixed(1)} s`);
+  }, 10 * 60000);
+
+  test("cached on a second run; the tarball holds the tag; /whoami is the entrypoint, labelled a stand-in", async () => {
+    await expectCached("whoami", tarball);
+    const cfg = await imageConfig(tag);
+    expect(cfg.Entrypoint).toEqual(["/whoami"]);
+    expect(cfg.Labels["org.opencontainers.image.description"]).toBe(
+      "homelab lab STAND-IN for traefik/whoami v1.10.3 (not the real software)",
+    );
+  });
+
+  test("a running container answers / with its hostname, addresses and the request, /health and /api", async () => {
+    const name = `homelab-image-test-whoami-${process.pid}`;
+    const ip = await runDetached(name, [tag]);
+    await withLogs(name, async () => {
+      const hostname = (await run("docker", ["inspect", "--format", "{{.Config.Hostname}}", name])).stdout.trim();
+      const root = await requestWhenUp(`http://${ip}/`, { headers: { "X-Homelab-Test": "whoami-header" } });
+      expect(root.status).toBe(200);
+      expect(root.type).toMatch(/^text\/plain/);
+      const lines = root.body.split(/\r?\n/);
+      expect(lines[0]).toBe(`Hostname: ${hostname}`);
+      expect(lines).toContain(`IP: ${ip}`);
+      expect(lines).toContain("GET / HTTP/1.1");
+      expect(lines).toContain(`Host: ${ip}`);
+      expect(lines).toContain("X-Homelab-Test: whoami-header");
+      expect(lines.find((l) => l.startsWith("RemoteAddr: "))).toMatch(/^RemoteAddr: \d+\.\d+\.\d+\.\d+:\d+$/);
+
+      expect((await get(`http://${ip}/health`)).status).toBe(200);
+      const api = await request(`http://${ip}/api?from=test`);
+      expect(api.type).toBe("application/json");
+      expect(JSON.parse(api.body)).toMatchObject({ hostname, host: ip, method: "GET", url: "/api?from=test" });
+    });
+  });
+
+  test("WHOAMI_PORT_NUMBER moves the port, as with the real image", async () => {
+    const name = `homelab-image-test-whoami-port-${process.pid}`;
+    const ip = await runDetached(name, ["-e", "WHOAMI_PORT_NUMBER=8081", tag]);
+    await withLogs(name, async () => {
+      expect((await requestWhenUp(`http://${ip}:8081/health`)).status).toBe(200);
+    });
+  });
+});
+
+describe("haproxy:2.6.12 (Debian's package, lab/images/haproxy)", () => {
+  const tag = LAB_IMAGE_TAGS.haproxy;
+  let tarball = "";
+  let dir = "";
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    tarball = await ensureLabImage("haproxy", log);
+    log(`haproxy image ready in ${seconds(t0).toFixed(1)} s`);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-haproxy-test-"));
+  }, 10 * 60000);
+
+  afterAll(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("cached on a second run; the tarball holds the tag; entrypoint and command as documented", async () => {
+    await expectCached("haproxy", tarball);
+    const cfg = await imageConfig(tag);
+    // The official image's entrypoint script adds -W -db in front of a command of flags.
+    expect(cfg.Entrypoint).toEqual(["/usr/sbin/haproxy", "-W", "-db"]);
+    expect(cfg.Cmd).toEqual(["-f", "/usr/local/etc/haproxy/haproxy.cfg"]);
+    expect(cfg.User).toBe("haproxy");
+    expect(cfg.Labels["org.opencontainers.image.description"]).toBe(
+      "homelab lab build of haproxy 2.6.12 from Debian's package; not the official image",
+    );
+    const v = await run("docker", ["run", "--rm", tag, "-v"], { timeoutMs: 60000 });
+    expect(v.stdout).toMatch(/^HAProxy version 2\.6\.12-/);
+  });
+
+  test("accepts stacks/traefik/haproxy.cfg, the socket-proxy's config (haproxy -c)", async () => {
+    const cfg = path.join(__dirname, "..", "..", "stacks", "traefik", "haproxy.cfg");
+    const r = await run("docker", ["run", "--rm", "-v", `${cfg}:/usr/local/etc/haproxy/haproxy.cfg:ro`, tag, "-c", "-f", "/usr/local/etc/haproxy/haproxy.cfg"], {
+      allowFail: true,
+      timeoutMs: 60000,
+    });
+    expect({ code: r.code, out: (r.stdout + r.stderr).trim() }).toEqual({ code: 0, out: "Configuration file is valid" });
+  });
+
+  test("as a docker-socket filter: GET /version passes, writes and listings are 403", async () => {
+    // The shape of a socket proxy in a compose file: the config bind-mounted where the default
+    // command reads it, the host's socket mounted in, root to open it.
+    const cfg = path.join(dir, "haproxy.cfg");
+    fs.writeFileSync(
+      cfg,
+      [
+        "global",
+        "  log stdout format raw local0",
+        "defaults",
+        "  mode http",
+        "  log global",
+        "  option httplog",
+        "  timeout connect 5s",
+        "  timeout client 30s",
+        "  timeout server 30s",
+        "frontend docker",
+        "  bind :2375",
+        "  http-request deny unless { method GET HEAD } { path_reg ^(/v[0-9.]+)?/(_ping|version)$ }",
+        "  default_backend dockerd",
+        "backend dockerd",
+        "  server dockerd /var/run/docker.sock",
+        "",
+      ].join("\n"),
+      { mode: 0o644 },
+    );
+    const name = `homelab-image-test-haproxy-${process.pid}`;
+    const ip = await runDetached(name, [
+      "--user", "0",
+      "-v", `${cfg}:/usr/local/etc/haproxy/haproxy.cfg:ro`,
+      "-v", "/var/run/docker.sock:/var/run/docker.sock",
+      tag,
+    ]);
+    await withLogs(name, async () => {
+      const version = await requestWhenUp(`http://${ip}:2375/version`);
+      expect(version.status).toBe(200);
+      expect(JSON.parse(version.body)).toHaveProperty("ApiVersion");
+      expect((await get(`http://${ip}:2375/v1.41/_ping`)).status).toBe(200);
+      expect((await request(`http://${ip}:2375/containers/create`, { method: "POST", body: "{}" })).status).toBe(403);
+      expect((await get(`http://${ip}:2375/containers/json`)).status).toBe(403);
+    });
+  });
+});
+
+describe("ensureLabImages", () => {
+  test("gives every lab image's tag and tarball, in LAB_IMAGE_TAGS order (all cached by now)", async () => {
+    const t0 = Date.now();
+    const all = await ensureLabImages(log);
+    expect(all.map((i) => i.tag)).toEqual(Object.values(LAB_IMAGE_TAGS));
+    for (const i of all) expect(await savedTags(i.tarball)).toEqual([i.tag]);
+    expect(seconds(t0)).toBeLessThan(30);
   });
 });
