@@ -14,6 +14,8 @@ import { LAB, containerName, labPaths, loadLabSpec } from "./config";
 import { CommandError, run } from "./exec";
 import { docker, ensureHost } from "./host";
 import { ensureImage } from "./image";
+import { ensureLabImages } from "./images";
+import { loadImagesIntoNode } from "./images/load";
 import { prepareIgnition } from "./ignition";
 import { Inventory, InventoryNode, inventoryOf, writeInventory } from "./inventory";
 import { withLabLock } from "./lock";
@@ -35,6 +37,11 @@ export interface LabUpOptions {
   ignitionDir?: string;
   /** Progress output (default: stderr). */
   log?: (line: string) => void;
+  /**
+   * Also build (or reuse) the service images of lab/images and load them into every node, after
+   * the nodes answer SSH (a cold Traefik build takes minutes; nothing waits for it to boot).
+   */
+  serviceImages?: boolean;
 }
 
 /**
@@ -63,9 +70,19 @@ async function labUpLocked(opts: LabUpOptions): Promise<Inventory> {
     spec.nodes.forEach((n, i) => log(`  ${n.name}: ${results[i]}`));
   });
   await step(log, "SSH as core on every node", () => Promise.all(spec.nodes.map((n) => waitForNode(n, sshBudgetMs(spec)))));
+  if (opts.serviceImages) await loadServiceImages(spec.nodes.map((n) => n.name), log);
   const inv = writeInventory(spec);
   log(`lab up in ${((Date.now() - t0) / 1000).toFixed(1)} s; inventory: ${labPaths().inventory}`);
   return inv;
+}
+
+/** The lab's service images (lab/images), built or reused, in each of `nodes`. */
+async function loadServiceImages(nodes: readonly string[], log: Log): Promise<void> {
+  const images = await ensureLabImages(log);
+  await step(log, `service images into ${nodes.join(", ")}`, async () => {
+    const loaded = await Promise.all(nodes.map((n) => loadImagesIntoNode(n, images)));
+    nodes.forEach((n, i) => log(`  ${n}: ${loaded[i].length ? `loaded ${loaded[i].join(", ")}` : "all current"}`));
+  });
 }
 
 /**
@@ -117,7 +134,7 @@ async function labDownLocked(opts: { purge?: boolean; log?: Log }): Promise<void
  * /var/lib/docker), provisions it again from its Ignition file, waits for SSH, refreshes known_hosts.
  * The node gets a new machine-id and new SSH host keys.
  */
-export async function rebuildNode(name: string, opts: { log?: Log } = {}): Promise<InventoryNode> {
+export async function rebuildNode(name: string, opts: { log?: Log; serviceImages?: boolean } = {}): Promise<InventoryNode> {
   const log = opts.log ?? (() => undefined);
   const { spec, node } = nodeSpec(name);
   if (!fs.existsSync(provisionedFile(name))) throw new Error(`${provisionedFile(name)} missing: run lab:up first`);
@@ -128,6 +145,7 @@ export async function rebuildNode(name: string, opts: { log?: Log } = {}): Promi
       await createNode(node, image);
       await waitForNode(node, sshBudgetMs(spec));
     });
+    if (opts.serviceImages) await loadServiceImages([name], log);
   });
   return inventoryOf(spec).nodes.find((n) => n.name === name)!;
 }

@@ -12,11 +12,12 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { REPO_ROOT, loadLabSpec } from "./config";
 import { RunResult, run, sleep } from "./exec";
-import { Inventory, labUp } from "./lab";
+import { ensureLabImages } from "./images";
+import { Inventory, ensureHost, ensureImage, labUp } from "./lab";
 
 export const STACK = "lab";
 const PROGRAM_FILES = ["index.ts", "Pulumi.yaml", "package.json", "tsconfig.json"];
-const PROGRAM_DIRS = ["components", "compose", "config", "ignition", "stacks", "swarm"];
+const PROGRAM_DIRS = ["components", "compose", "routing", "config", "ignition", "stacks", "swarm"];
 
 export function stackPaths() {
   const root = path.join(REPO_ROOT, "out", "lab-stack");
@@ -153,6 +154,11 @@ export async function upWithLab(
   opts: { extraArgs?: string[]; stream?: boolean } = {},
 ): Promise<{ up: RunResult; inventory: Inventory }> {
   const p = stackPaths();
+  // Images first: the node image's build (1-2 min) or Traefik's (minutes) must not eat into the
+  // time pulumi up waits for the nodes to answer (homelab:ssh.waitMinutes).
+  await ensureHost(log);
+  await ensureImage(log);
+  await ensureLabImages(log);
   const up = pulumi(["up", "--yes", "--skip-preview", ...(opts.extraArgs ?? [])], { allowFail: true, stream: opts.stream });
   let settled = false;
   void up.then(() => (settled = true));
@@ -167,7 +173,7 @@ export async function upWithLab(
     throw new Error(`pulumi up ended before writing the Ignition files:\n${result.stdout}\n${result.stderr}`);
   }
   log("Ignition files written by pulumi up; booting the lab from them");
-  const inventory = await labUp({ ignitionDir: p.ignitionDir, log });
+  const inventory = await labUp({ ignitionDir: p.ignitionDir, log, serviceImages: true });
   const result = await up;
   if (result.code !== 0) throw new Error(`pulumi up failed (exit ${result.code}):\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`);
   return { up: result, inventory };

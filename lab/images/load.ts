@@ -1,0 +1,39 @@
+/**
+ * Puts the lab's service images into a node's own dockerd, under the names the compose files use,
+ * so Swarm starts tasks from them when its pull fails (the lab has no registry; the node image makes
+ * pulls fail at once, see lab/image/rootfs/etc/systemd/system/docker.service.d).
+ */
+import { containerName } from "../config";
+import { docker } from "../host";
+import { nodeExec } from "../nodes";
+
+export interface LabImage {
+  readonly tag: string;
+  readonly tarball: string;
+}
+
+/** The image ID a tag names on the host, or in a node ("" if it has none). */
+async function imageId(tag: string, node?: string): Promise<string> {
+  const argv = ["image", "inspect", "--format", "{{.Id}}", tag];
+  const r = node ? await nodeExec(node, ["docker", ...argv]) : await docker(argv, { allowFail: true });
+  return r.code === 0 ? r.stdout.trim() : "";
+}
+
+/**
+ * Loads each image the node does not have in the host's build (same ID: `docker save`/`load` keep
+ * it), and returns the tags it loaded. A rebuilt node (new disk) gets all of them again.
+ */
+export async function loadImagesIntoNode(node: string, images: readonly LabImage[]): Promise<string[]> {
+  const loaded: string[] = [];
+  for (const image of images) {
+    const want = await imageId(image.tag);
+    if (want !== "" && (await imageId(image.tag, node)) === want) continue;
+    // Through a file in the node: a 170 MB tarball is no string to pipe through exec's stdin.
+    const inNode = `/var/tmp/homelab-image-${process.pid}.tar`;
+    await docker(["cp", image.tarball, `${containerName(node)}:${inNode}`]);
+    const r = await nodeExec(node, ["sh", "-c", `docker load -q -i ${inNode}; s=$?; rm -f ${inNode}; exit $s`]);
+    if (r.code !== 0) throw new Error(`loading ${image.tag} into ${node} failed: ${r.stderr.trim() || r.stdout.trim()}`);
+    loaded.push(image.tag);
+  }
+  return loaded;
+}
