@@ -6,7 +6,7 @@
  * a rebuild from scratch. Steps depend on each other and run in order.
  * Not covered: real Pis and Flatcar's boot, a remote Pulumi backend, image pulls, IPVS.
  */
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { REPO_ROOT } from "../../lab/config";
@@ -106,14 +106,27 @@ test("up from the previous release's program forms the swarm; the program now ke
   expect(await swarmNodes("swarm-manager-1")).toEqual(expected);
   // This program over that state: every resource kept (aliases), nothing of a node replaced or
   // deleted. New are the departures (a removed node leaves from this machine) and the platform's
-  // shared networks and CA (no stack is listed in the lab config); the token read
+  // shared networks, CA and the lab config's stacks (traefik, whoami); the token read
   // re-runs once (its triggers now include every disk); the memberships and the rotation re-run
   // because the scripts they send changed (node-config.sh, join-tokens.sh); the StackReference
   // the last release read its outputs with is gone (an invoke now).
   const steps = stepsOf((await pulumi(["preview", "--json"])).stdout).filter((s) => s.op !== "same");
   const byOp = (op: string) => steps.filter((s) => s.op === op).map(resourceName).sort();
   const tls = ["", "-ca", "-ca-file", "-ca-key", "-wildcard", "-wildcard-key", "-wildcard-request"].map((part) => `homelab-platform-tls${part}`);
-  const platform = ["homelab-platform", "homelab-platform-networks", "homelab-platform-networks-monitoring", "homelab-platform-networks-traefik-public", "homelab-platform-object-name-salt", ...tls];
+  const stack = (name: string, objects: string[]) => [`homelab-platform-${name}`, `homelab-platform-${name}-deploy`, ...objects.map((o) => `homelab-platform-${name}-${o}`)];
+  const traefik = stack("traefik", ["config-traefik_static", "config-traefik_dynamic", "config-haproxy_cfg", "secret-tls_certificate", "secret-tls_key", "secret-dashboard_users"]);
+  const whoami = [...stack("whoami", ["config-index_txt", "secret-whoami_secret"]), "homelab-platform-whoami-whoami_secret"];
+  const platform = [
+    "homelab-platform",
+    "homelab-platform-networks",
+    "homelab-platform-networks-monitoring",
+    "homelab-platform-networks-traefik-public",
+    "homelab-platform-object-name-salt",
+    "homelab-platform-traefik-dashboard-password",
+    ...tls,
+    ...traefik,
+    ...whoami,
+  ];
   expect(byOp("create")).toEqual([...Object.keys(expected).map((n) => `homelab-swarm-${n}-departure`), ...platform].sort());
   expect(byOp("replace")).toEqual(["homelab-swarm-join-tokens"]);
   expect(byOp("update")).toEqual([...Object.keys(expected).map((n) => `homelab-swarm-${n}-membership`), "homelab-swarm-rotate-join-tokens"].sort());
@@ -168,6 +181,8 @@ test("the leader off: another manager leads, a change elsewhere is applied, noth
     const preview = stepsOf((await pulumi(["preview", "--json"])).stdout).filter((s) => s.op !== "same");
     const touched = preview.filter((s) => resourceName(s).includes("swarm-manager-1") && s.op !== "update").map((s) => `${s.op} ${resourceName(s)}`);
     expect(touched).toEqual([]);
+    // No network, secret, config or stack is made again for a new leader (at most its connection changes).
+    expect(preview.filter((s) => resourceName(s).startsWith("homelab-platform") && s.op !== "update").map((s) => `${s.op} ${resourceName(s)}`)).toEqual([]);
     const result = await up();
     expect(result.seconds).toBeLessThan(WAIT_SECONDS + 90);
     const outputs = JSON.parse((await pulumi(["stack", "output", "--json"])).stdout);
@@ -239,7 +254,7 @@ test("removing a node from the config drains it, makes it leave and removes it; 
 test("a rebuilt worker rejoins the same swarm with its labels on the next up, and then nothing changes", async () => {
   const before = JSON.parse((await pulumi(["stack", "output", "--json"])).stdout);
   const oldId = await onNode("swarm-worker-1", "docker info --format '{{.Swarm.NodeID}}'");
-  await rebuildNode("swarm-worker-1");
+  await rebuildNode("swarm-worker-1", { serviceImages: true });
   await up();
   const newId = await onNode("swarm-worker-1", "docker info --format '{{.Swarm.NodeID}}'");
   expect(newId).not.toBe(oldId);
@@ -250,7 +265,7 @@ test("a rebuilt worker rejoins the same swarm with its labels on the next up, an
 
 test("a rebuilt manager-1 rejoins the existing swarm on the next up (no second swarm), and then nothing changes", async () => {
   const before = JSON.parse((await pulumi(["stack", "output", "--json"])).stdout);
-  await rebuildNode("swarm-manager-1");
+  await rebuildNode("swarm-manager-1", { serviceImages: true });
   const preview = JSON.parse((await pulumi(["preview", "--json"])).stdout) as { steps: { op: string; urn: string }[] };
   const replaced = preview.steps.filter((s) => s.op === "replace").map((s) => s.urn.split("::").pop());
   expect(replaced).toContain("homelab-swarm-swarm-manager-1-join");
@@ -290,8 +305,6 @@ test("join tokens are secret outputs and are the swarm's current (rotated) token
 });
 
 test("a stack: shared networks first, configs and secrets named by content, a changed file rotates in one up, switched off it is removed", async () => {
-  // The lab cannot pull images, so the stack's tasks do not start: this checks what the program
-  // deploys (networks, objects, service specs), not the app (tests of the services come with them).
   const leader = JSON.parse((await pulumi(["stack", "output", "--json"])).stdout).swarmLeader as string;
   const serviceSpec = async () => {
     const service = await onNode(leader, "docker service ls --filter label=com.docker.stack.namespace=whoami --format '{{.Name}}' | head -n1");
@@ -301,11 +314,8 @@ test("a stack: shared networks first, configs and secrets named by content, a ch
       Secrets?: { SecretName: string }[];
     };
   };
-  editStackConfig((config) => {
-    config["homelab:platform"] = { stacks: ["whoami"] };
-  });
+  // The lab config lists whoami (and traefik): deployed since the first up.
   try {
-    await up();
     expect(await onNode(leader, "docker network inspect --format '{{.Driver}} {{.Attachable}}' traefik-public")).toBe("overlay true");
     const before = await serviceSpec();
     const configName = before.Configs![0].ConfigName;
@@ -330,10 +340,84 @@ test("a stack: shared networks first, configs and secrets named by content, a ch
   } finally {
     refreshWorkingCopy();
   }
+  editStackConfig((config) => {
+    config["homelab:platform"] = { stacks: ["traefik"] };
+  });
+  try {
+    await up();
+    expect(await onNode(leader, "docker stack ls --format '{{.Name}}'")).not.toContain("whoami");
+    expect(await onNode(leader, "docker config ls --format '{{.Name}}'")).not.toContain("whoami_");
+    expect(await onNode(leader, "docker network inspect --format '{{.Name}}' traefik-public")).toBe("traefik-public");
+  } finally {
+    refreshWorkingCopy();
+  }
   await up();
-  expect(await onNode(leader, "docker stack ls --format '{{.Name}}'")).not.toContain("whoami");
-  expect(await onNode(leader, "docker config ls --format '{{.Name}}'")).not.toContain("whoami_");
-  expect(await onNode(leader, "docker network inspect --format '{{.Name}}' traefik-public")).toBe("traefik-public");
+  expect(await onNode(leader, "docker stack ls --format '{{.Name}}'")).toContain("whoami");
+});
+
+/** curl from this machine (the LAN side of the lab); `--resolve` pins the host name to one node. */
+function curl(args: string[]): { status: number; body: string; location: string } {
+  const out = spawnSync("curl", ["-sS", "-m", "10", "-o", "/dev/stdout", "-w", "\n%{http_code} %{redirect_url}", ...args], { encoding: "utf8" });
+  const text = out.stdout ?? "";
+  const cut = text.lastIndexOf("\n");
+  const [status, location] = text.slice(cut + 1).split(" ");
+  return { status: Number(status), body: text.slice(0, cut), location: location ?? "" };
+}
+
+test("Traefik on every manager: HTTPS with the homelab CA, HTTP redirected, whoami routed by host, the dashboard only with its password, LAN only, the Docker API filtered", async () => {
+  // Traefik is built here from source (lab/images/traefik); whoami is a STAND-IN (lab/images/whoami);
+  // haproxy is Debian's. Not covered: a real ACME certificate, the public lane from the internet.
+  const outputs = JSON.parse((await pulumi(["stack", "output", "--json", "--show-secrets"])).stdout);
+  expect(outputs.urls).toEqual({ "traefik/dashboard": "https://traefik.lab.home.arpa/dashboard/", "whoami/whoami": "https://whoami.lab.home.arpa/" });
+  const ca = path.join(stackPaths().project, outputs.caCertificateFile);
+  const managers = inventory.nodes.filter((n) => n.role === "manager");
+  const https = (host: string, address: string, extra: string[] = []) => curl(["--cacert", ca, "--resolve", `${host}:443:${address}`, ...extra, `https://${host}/`]);
+  for (const manager of managers) {
+    // Traefik polls the swarm every 5 s: a task that just started may not be routed yet.
+    let answer = https("whoami.lab.home.arpa", manager.address);
+    for (let i = 0; i < 30 && answer.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 2000));
+      answer = https("whoami.lab.home.arpa", manager.address);
+    }
+    expect({ manager: manager.name, status: answer.status }).toEqual({ manager: manager.name, status: 200 });
+    expect(answer.body).toMatch(/^Hostname: /m);
+    expect(answer.body).toMatch(/^X-Forwarded-Proto: https/m);
+    const plain = curl(["--resolve", `whoami.lab.home.arpa:80:${manager.address}`, "http://whoami.lab.home.arpa/page?q=1"]);
+    expect([plain.status, plain.location]).toEqual([301, "https://whoami.lab.home.arpa/page?q=1"]);
+  }
+  const api = (auth: string[]) => curl(["--cacert", ca, "--resolve", `traefik.lab.home.arpa:443:${managers[1].address}`, ...auth, "https://traefik.lab.home.arpa/api/version"]);
+  expect(api([]).status).toBe(401);
+  expect(api(["-u", "admin:not-the-password"]).status).toBe(401);
+  const version = api(["-u", `admin:${outputs.traefikDashboardPassword}`]);
+  expect(version.status).toBe(200);
+  expect(JSON.parse(version.body).Version).toBe("v3.7.13");
+
+  // The internal lane admits the LAN (and tailnet) only: a source outside them gets 403.
+  const bridge = "hl-lab0";
+  execFileSync("ip", ["addr", "add", "10.213.98.1/32", "dev", bridge]);
+  try {
+    expect(https("whoami.lab.home.arpa", managers[0].address, ["--interface", "10.213.98.1"]).status).toBe(403);
+  } finally {
+    execFileSync("ip", ["addr", "del", "10.213.98.1/32", "dev", bridge]);
+  }
+
+  // The filter in front of the Docker socket, asked from inside its own network namespace: what
+  // the Swarm provider reads passes, everything else is 403 (Traefik's network cannot reach more).
+  const probe = [
+    'cid=$(docker ps -q --filter label=com.docker.swarm.service.name=traefik_socket-proxy | head -n1)',
+    'pid=$(docker inspect -f "{{.State.Pid}}" "$cid")',
+    'ask() { printf "%s %s %s\\n" "$1" "$2" "$(sudo nsenter -t "$pid" -n curl -s -o /dev/null -w "%{http_code}" -X "$1" "http://127.0.0.1:2375$2")"; }',
+    "ask GET /v1.41/version; ask GET /v1.41/services; ask GET /v1.41/tasks; ask GET /v1.41/containers/json; ask GET /v1.41/secrets; ask POST /v1.41/services/create; ask DELETE /v1.41/services/x",
+  ].join("; ");
+  expect((await onNode(managers[2].name, probe)).split("\n")).toEqual([
+    "GET /v1.41/version 200",
+    "GET /v1.41/services 200",
+    "GET /v1.41/tasks 200",
+    "GET /v1.41/containers/json 403",
+    "GET /v1.41/secrets 403",
+    "POST /v1.41/services/create 403",
+    "DELETE /v1.41/services/x 403",
+  ]);
 });
 
 test("no secret appears in plain text in the state file", async () => {
@@ -341,7 +425,7 @@ test("no secret appears in plain text in the state file", async () => {
   const shown = JSON.parse((await pulumi(["stack", "output", "--json", "--show-secrets"])).stdout);
   const privateKey = /-----BEGIN OPENSSH PRIVATE KEY-----[^"]*?-----END OPENSSH PRIVATE KEY-----/.exec(revealed.replace(/\\n/g, "\n"));
   expect(privateKey).not.toBeNull();
-  const secrets = [shown.joinTokens.worker, shown.joinTokens.manager, privateKey![0].split("\n")[2], fs.readFileSync(stackPaths().passphraseFile, "utf8")];
+  const secrets = [shown.joinTokens.worker, shown.joinTokens.manager, shown.traefikDashboardPassword, privateKey![0].split("\n")[2], fs.readFileSync(stackPaths().passphraseFile, "utf8")];
   const stateFiles = fs.readdirSync(`${stackPaths().backend}/.pulumi/stacks/homelab`).filter((f) => f.endsWith(".json"));
   expect(stateFiles.length).toBeGreaterThan(0);
   for (const file of stateFiles) {
