@@ -2,6 +2,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as YAML from "yaml";
 import { REPO_ROOT, ignitionValidate, newEd25519PublicKey, sshKeygenPair } from "../tests/fixtures";
 
 /** Runs the real CLI as `npm run render` does (ts-node, transpile only), from the repo root. */
@@ -102,8 +103,9 @@ test("--help prints the usage and succeeds", () => {
 
 /** Renders the lab config with homelab:platform.stacks set, into tmp/out. */
 function renderLabWithStacks(...stacks: string[]) {
-  const config = fs.readFileSync(path.join(REPO_ROOT, "Pulumi.lab.yaml"), "utf8").replace("config:\n", `config:\n  homelab:platform:\n    stacks: [${stacks.join(", ")}]\n`);
-  fs.writeFileSync(path.join(tmp, "Pulumi.x.yaml"), config);
+  const doc = YAML.parse(fs.readFileSync(path.join(REPO_ROOT, "Pulumi.lab.yaml"), "utf8"));
+  doc.config["homelab:platform"] = { ...doc.config["homelab:platform"], stacks };
+  fs.writeFileSync(path.join(tmp, "Pulumi.x.yaml"), YAML.stringify(doc));
   fs.writeFileSync(path.join(tmp, "k.pub"), `${newEd25519PublicKey("owner@laptop")}\n`);
   const out = path.join(tmp, "out");
   return { out, run: render("--config", path.join(tmp, "Pulumi.x.yaml"), "--out", out, "--authorized-key-file", path.join(tmp, "k.pub")) };
