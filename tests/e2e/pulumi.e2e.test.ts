@@ -98,6 +98,8 @@ test("up from the previous release's program forms the swarm; the program now ke
   const archive = execFileSync("git", ["archive", PREVIOUS_RELEASE, "index.ts", "Pulumi.yaml", "package.json", "tsconfig.json", "components", "config", "ignition", "swarm"], { cwd: REPO_ROOT });
   execFileSync("tar", ["-x", "-C", previousProgram], { input: archive });
   refreshWorkingCopy(previousProgram);
+  // That release knew no homelab:platform (it deployed no stack).
+  editStackConfig((config) => delete config["homelab:platform"]);
   try {
     ({ inventory } = await upWithLab(pulumi, log));
   } finally {
@@ -357,7 +359,7 @@ test("a stack: shared networks first, configs and secrets named by content, a ch
 
 /** curl from this machine (the LAN side of the lab); `--resolve` pins the host name to one node. */
 function curl(args: string[]): { status: number; body: string; location: string } {
-  const out = spawnSync("curl", ["-sS", "-m", "10", "-o", "/dev/stdout", "-w", "\n%{http_code} %{redirect_url}", ...args], { encoding: "utf8" });
+  const out = spawnSync("curl", ["-sS", "-m", "10", "-w", "\n%{http_code} %{redirect_url}", ...args], { encoding: "utf8" });
   const text = out.stdout ?? "";
   const cut = text.lastIndexOf("\n");
   const [status, location] = text.slice(cut + 1).split(" ");
