@@ -43,3 +43,5 @@ export const caCertificateFile = homelab.platform.tls.caCertificatePath;
 export const urls = homelab.platform.urls;
 /** The Traefik dashboard (urls["traefik/dashboard"]): user admin, this password (`pulumi stack output --show-secrets`). */
 export const traefikDashboardPassword = homelab.platform.dashboardPassword;
+/** AdGuard Home's web UI (urls["dns/adguard"]): user admin, this password. */
+export const dnsAdminPassword = homelab.platform.dnsAdminPassword;

@@ -73,6 +73,7 @@ export class Homelab extends pulumi.ComponentResource {
         swarmId: this.swarm.clusterId,
         configSecret: args.configSecret ?? ((key) => new pulumi.Config("homelab").requireSecret(key)),
         routedHosts: routedHosts(args.config, args.stacks ?? []),
+        dns: { upstreams: args.config.platform.dns.upstreams, answers: args.config.nodes.filter((n) => n.role === "manager").map((n) => n.address) },
       },
       { parent: this },
     );

@@ -42,7 +42,7 @@ recordRegistrations((r) => resources.push(r));
 
 import { Platform } from "./platform";
 
-const platformConfig: PlatformConfig = { networks: DEFAULT_NETWORKS, stacks: ["demo"], traefik: { internalRanges: [], publicLane: false, dashboardHost: "traefik" } };
+const platformConfig: PlatformConfig = { networks: DEFAULT_NETWORKS, stacks: ["demo"], traefik: { internalRanges: [], publicLane: false, dashboardHost: "traefik" }, dns: { upstreams: ["9.9.9.9"] } };
 
 function demo(siteText: string): StackSource {
   return {
@@ -72,7 +72,7 @@ function demo(siteText: string): StackSource {
 async function build(source: StackSource, leaderHost = "10.0.0.1", swarmId = "swarm-1"): Promise<Platform> {
   resources = [];
   const connection = pulumi.secret({ host: leaderHost, port: 22, user: "core", privateKey: "KEY", dialErrorLimit: 3, perDialTimeout: 10 });
-  const platform = new Platform("platform", { platform: platformConfig, domain: "home.arpa", caCertificateFile: "out/stacks/t/homelab-ca.crt", stacks: [source], connection, swarmId: pulumi.output(swarmId), configSecret: () => pulumi.secret("from-config"), routedHosts: [{ host: "web.home.arpa", url: "https://web.home.arpa/", target: "demo/web", lane: "internal" }] });
+  const platform = new Platform("platform", { platform: platformConfig, domain: "home.arpa", caCertificateFile: "out/stacks/t/homelab-ca.crt", stacks: [source], connection, swarmId: pulumi.output(swarmId), configSecret: () => pulumi.secret("from-config"), routedHosts: [{ host: "web.home.arpa", url: "https://web.home.arpa/", target: "demo/web", lane: "internal" }], dns: { upstreams: ["9.9.9.9"], answers: ["10.0.0.1", "10.0.0.2"] } });
   await new Promise((resolve) => platform.stacks.demo.apply(resolve));
   await new Promise((r) => setTimeout(r, 50));
   return platform;
@@ -186,6 +186,18 @@ describe("the platform's resource graph", () => {
     expect(await (platform.dashboardPassword as any).isSecret).toBe(true);
     expect(await new Promise((resolve) => platform.dashboardPassword.apply(resolve))).toBe("random-value-of-platform-traefik-dashboard-password");
     expect(platform.urls).toEqual({ "demo/web": "https://web.home.arpa/" });
+  });
+
+  test("AdGuard Home's config (admin bcrypt hash, a rewrite per host and manager) reaches only its Swarm secret", async () => {
+    const source = demo("hello");
+    const platform = await build({ ...source, secrets: [{ key: "db_password", source: { kind: "platform", name: "adguard-config" } }] } as StackSource);
+    const secret = one("-secret-db_password");
+    const content = Buffer.from(/HOMELAB_OBJECT_CONTENT='([^']*)'/.exec(secret.inputs.stdin)![1], "base64").toString("utf8");
+    expect(content).toContain("password: $2a$10$bcrypt-of-platform-dns-admin-password");
+    expect(content).toMatch(/- domain: web\.home\.arpa\n\s+answer: 10\.0\.0\.1\n\s+enabled: true\n\s+- domain: web\.home\.arpa\n\s+answer: 10\.0\.0\.2/);
+    expect(secret.additionalSecretOutputs).toContain("stdin");
+    expect(await (platform.dnsAdminPassword as any).isSecret).toBe(true);
+    expect(one("platform-demo-deploy").inputs.stdin).not.toContain("bcrypt-of");
   });
 
   test("a routed service's compose text carries its Traefik router for the domain", async () => {

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { PlatformSecret, StackSource } from "../compose/types";
 import { PlatformConfig } from "../config/schema";
+import { DnsSettings, renderAdGuardConfig } from "../routing/dns";
 import { RoutedHost } from "../routing/hosts";
 import { NodeConnection } from "./connection";
 import { SharedNetworks } from "./networks";
@@ -24,6 +25,8 @@ export interface PlatformArgs {
   readonly configSecret: (key: string) => pulumi.Output<string>;
   /** Every host Traefik answers for (routing/hosts.ts). */
   readonly routedHosts: readonly RoutedHost[];
+  /** AdGuard Home's upstreams and the addresses routed hosts resolve to (the managers). */
+  readonly dns: DnsSettings;
 }
 
 /** The Traefik dashboard's user (its password is made here, a secret output). */
@@ -44,6 +47,8 @@ export class Platform extends pulumi.ComponentResource {
   public readonly urls: Record<string, string>;
   /** The Traefik dashboard's password for DASHBOARD_USER (a secret). */
   public readonly dashboardPassword: pulumi.Output<string>;
+  /** AdGuard Home's web UI password for its admin user (routing/dns.ts DNS_ADMIN_USER; a secret). */
+  public readonly dnsAdminPassword: pulumi.Output<string>;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super("homelab:platform:Platform", name, {}, opts);
@@ -55,6 +60,9 @@ export class Platform extends pulumi.ComponentResource {
     const dashboard = new random.RandomPassword(`${name}-traefik-dashboard-password`, { length: 24, special: false }, { parent: this });
     this.dashboardPassword = pulumi.secret(dashboard.result);
     const dashboardUsers = pulumi.secret(pulumi.interpolate`${DASHBOARD_USER}:${dashboard.bcryptHash}\n`);
+    const dnsAdmin = new random.RandomPassword(`${name}-dns-admin-password`, { length: 24, special: false }, { parent: this });
+    this.dnsAdminPassword = pulumi.secret(dnsAdmin.result);
+    const adguardConfig = pulumi.secret(dnsAdmin.bcryptHash.apply((hash) => renderAdGuardConfig(args.dns, args.routedHosts, hash)));
     this.stacks = Object.fromEntries(
       args.stacks.map((source) => {
         const fromPlatform: Record<PlatformSecret, pulumi.Output<string>> = {
@@ -62,6 +70,7 @@ export class Platform extends pulumi.ComponentResource {
           "tls-certificate": this.tls.certificatePem,
           "ca-certificate": this.tls.caCertificatePem,
           "traefik-dashboard-users": dashboardUsers,
+          "adguard-config": adguardConfig,
         };
         const secretValues = Object.fromEntries(
           source.secrets.map((s) => {
@@ -92,6 +101,6 @@ export class Platform extends pulumi.ComponentResource {
       }),
     );
     this.urls = Object.fromEntries(args.routedHosts.map((h) => [h.target, h.url]));
-    this.registerOutputs({ stacks: this.stacks, caCertificatePem: this.tls.caCertificatePem, urls: this.urls, dashboardPassword: this.dashboardPassword });
+    this.registerOutputs({ stacks: this.stacks, caCertificatePem: this.tls.caCertificatePem, urls: this.urls, dashboardPassword: this.dashboardPassword, dnsAdminPassword: this.dnsAdminPassword });
   }
 }

@@ -20,9 +20,10 @@ export type SecretSource =
 
 /**
  * What the platform makes that a stack may mount as a secret: the wildcard certificate's key and
- * certificate, and the homelab CA's certificate (components/tls.ts), e.g. for Traefik.
+ * certificate, the homelab CA's certificate (components/tls.ts), the Traefik dashboard's htpasswd
+ * line and AdGuard Home's configuration (routing/dns.ts: it holds the admin's bcrypt hash).
  */
-export const PLATFORM_SECRETS = ["tls-key", "tls-certificate", "ca-certificate", "traefik-dashboard-users"] as const;
+export const PLATFORM_SECRETS = ["tls-key", "tls-certificate", "ca-certificate", "traefik-dashboard-users", "adguard-config"] as const;
 export type PlatformSecret = (typeof PLATFORM_SECRETS)[number];
 
 /**

@@ -118,12 +118,18 @@ export interface TraefikConfig {
   readonly dashboardHost: string;
 }
 
+/** AdGuard Home (stacks/dns): what it asks for names that are not the homelab's. */
+export interface DnsConfig {
+  readonly upstreams: readonly string[];
+}
+
 export interface PlatformConfig {
   /** Networks created before any stack (stacks name them `external: true`). */
   readonly networks: readonly SharedNetwork[];
   /** Folders of stacks/ to deploy, in order of listing; a stack left out is removed from the swarm. */
   readonly stacks: readonly string[];
   readonly traefik: TraefikConfig;
+  readonly dns: DnsConfig;
 }
 
 export interface HomelabConfig {
@@ -151,7 +157,10 @@ export const DEFAULT_NETWORKS: readonly SharedNetwork[] = [
 ];
 
 /** The stacks deployed when the config names none: the platform's own. */
-export const DEFAULT_STACKS: readonly string[] = ["traefik"];
+export const DEFAULT_STACKS: readonly string[] = ["traefik", "dns"];
+
+/** Quad9 (filtering, no logging of addresses): AdGuard Home's upstreams when the config names none. */
+export const DEFAULT_DNS_UPSTREAMS: readonly string[] = ["9.9.9.9", "149.112.112.112"];
 
 export const DEFAULTS = {
   domain: "home.arpa",

@@ -220,6 +220,8 @@ const cases: BadCase[] = [
   { what: "stack name with a slash", edit: (c) => void ((c as any).platform = { stacks: ["../etc"] }), key: "homelab:platform.stacks[0]", words: ["folder of stacks/"] },
   { what: "internal range not a CIDR", edit: (c) => void ((c as any).platform = { traefik: { internalRanges: ["10.1.0.0"] } }), key: "homelab:platform.traefik.internalRanges[0]", words: ["CIDR"] },
   { what: "dashboard host with a dot", edit: (c) => void ((c as any).platform = { traefik: { dashboardHost: "traefik.lab" } }), key: "homelab:platform.traefik.dashboardHost", words: ["one DNS label"] },
+  { what: "DNS upstream with a space", edit: (c) => void ((c as any).platform = { dns: { upstreams: ["9.9.9.9 1.1.1.1"] } }), key: "homelab:platform.dns.upstreams[0]", words: ["resolver"] },
+  { what: "no DNS upstream", edit: (c) => void ((c as any).platform = { dns: { upstreams: [] } }), key: "homelab:platform.dns.upstreams", words: ["at least one resolver"] },
   { what: "unknown platform key", edit: (c) => void ((c as any).platform = { stack: ["whoami"] }), key: "homelab:platform.stack", words: ["unknown setting", "stacks"] },
   {
     what: "node snippet with relative path",
@@ -330,8 +332,9 @@ describe("validateConfig", () => {
           { name: "traefik-public", encrypted: false },
           { name: "monitoring", encrypted: false },
         ],
-        stacks: ["traefik"],
+        stacks: ["traefik", "dns"],
         traefik: { internalRanges: [], publicLane: false, dashboardHost: "traefik" },
+        dns: { upstreams: ["9.9.9.9", "149.112.112.112"] },
       },
     });
     // The defaults themselves are what the docs promise.

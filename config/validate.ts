@@ -10,6 +10,8 @@ import {
   DEFAULTS,
   DEFAULT_NETWORKS,
   DEFAULT_STACKS,
+  DEFAULT_DNS_UPSTREAMS,
+  DnsConfig,
   HomelabConfig,
   NetworkConfig,
   PlatformConfig,
@@ -215,8 +217,22 @@ function readPlatform(issues: IssueList, r: MapReader): PlatformConfig {
     if (stacks.indexOf(name) !== i) issues.error(`${r.child("stacks")}[${i}]`, `"${name}" is listed twice. Fix: keep one entry.`);
   }
   const traefik = readTraefik(issues, r.map("traefik"));
+  const dns = readDns(issues, r.map("dns"));
   r.rejectUnknownKeys();
-  return { networks: r.raw("networks") === undefined ? DEFAULT_NETWORKS : networks, stacks: r.raw("stacks") === undefined ? DEFAULT_STACKS : stacks, traefik };
+  return { networks: r.raw("networks") === undefined ? DEFAULT_NETWORKS : networks, stacks: r.raw("stacks") === undefined ? DEFAULT_STACKS : stacks, traefik, dns };
+}
+
+/** An upstream as AdGuard Home takes it: an address (with a port), or a DoT/DoH/DoQ URL. */
+const DNS_UPSTREAM = /^(?:(?:udp|tcp|tls|https|quic|sdns):\/\/)?[^\s]+$/;
+
+function readDns(issues: IssueList, r: MapReader): DnsConfig {
+  const items = r.stringList("upstreams", "list resolvers, e.g. [9.9.9.9, tls://dns.quad9.net]");
+  for (const item of items.filter((i) => !DNS_UPSTREAM.test(i.value))) {
+    issues.error(item.key, `"${item.value}" is not a resolver AdGuard Home can use. Fix: an address such as 9.9.9.9 or 9.9.9.9:53, or a URL such as tls://dns.quad9.net.`);
+  }
+  if (r.raw("upstreams") !== undefined && items.length === 0) issues.error(r.child("upstreams"), "is empty, so no name outside the homelab would resolve. Fix: list at least one resolver, or remove the key for Quad9.");
+  r.rejectUnknownKeys();
+  return { upstreams: r.raw("upstreams") === undefined ? DEFAULT_DNS_UPSTREAMS : items.map((i) => i.value) };
 }
 
 function readTraefik(issues: IssueList, r: MapReader): TraefikConfig {
