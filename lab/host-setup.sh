@@ -6,8 +6,10 @@ set -euo pipefail
 
 # haproxy: lab/images/haproxy makes the lab's haproxy:2.6.12 image from Debian's package (no registry
 # is reachable); only its binary and libraries are used, the host needs no haproxy service.
+# busybox-static: the shell and cp of the lab's adguard/adguardhome stand-in (the official image is
+# Alpine's). dnsutils (dig) and curl: the tests ask the lab's DNS and Traefik as a client would.
 PACKAGES=(docker.io containerd runc debootstrap ignition openssh-client iproute2 iptables
-  ca-certificates shellcheck util-linux procps haproxy)
+  ca-certificates shellcheck util-linux procps haproxy busybox-static dnsutils curl)
 DOCKERD_LOG=${HOMELAB_DOCKERD_LOG:-/var/log/homelab-dockerd.log}
 LOCK=/run/homelab-host-setup.lock
 

@@ -2,8 +2,8 @@
  * Service images for the lab, under the names the compose files use, made on this machine (no
  * registry is reachable): lab/images/<name>/image.sh builds or reuses the image on the host's
  * dockerd and saves it to a tarball in the cache, for the nodes' dockerds to load. Traefik is built
- * from source, whoami is a STAND-IN written here (not the real software), haproxy is Debian's
- * package.
+ * from source, whoami and adguardhome are STAND-INs written here (not the real software), haproxy
+ * is Debian's package.
  */
 import * as path from "path";
 import { REPO_ROOT } from "../config";
@@ -15,6 +15,7 @@ export const LAB_IMAGE_TAGS = {
   traefik: "traefik:v3.7.13",
   whoami: "traefik/whoami:v1.10.3",
   haproxy: "haproxy:2.6.12",
+  adguardhome: "adguard/adguardhome:v0.107.77",
 } as const;
 
 export type LabImageName = keyof typeof LAB_IMAGE_TAGS;
@@ -30,6 +31,7 @@ const ORIGIN: Record<LabImageName, string> = {
   traefik: "built from source: ~7 min cold, ~1 s cached",
   whoami: "STAND-IN built from lab/images/whoami: up to ~2 min cold, ~1 s cached",
   haproxy: "from Debian's haproxy package: ~3 s cold, ~1 s cached",
+  adguardhome: "STAND-IN built from lab/images/adguardhome: ~1 min cold, ~1 s cached",
 };
 
 /** Builds the image unless its cached build is current; returns the path of its `docker save` tarball. */
