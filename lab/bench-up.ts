@@ -6,17 +6,12 @@
  * Last line: `up_seconds=… noop_up_seconds=… preview_seconds=…`. Targets: no-op up ≤ 15 s, preview ≤ 10 s.
  */
 import { labDown } from "./lab";
+import { median } from "./median";
 import { Pulumi, labPulumi, upWithLab } from "./stack";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const quiet = () => undefined;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = process.hrtime.bigint();
