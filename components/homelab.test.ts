@@ -307,6 +307,15 @@ describe("a node that is off", () => {
     expect(await value(homelab.swarm.members)).toEqual((converged().swarmMembers as Record<string, MemberRecord>));
   });
 
+  test("the swarm's ID comes from the probes when the swarm exists (known in a preview with a new leader), from init only for a new swarm", async () => {
+    probes = inSwarm();
+    for (const p of Object.values(probes)) if (p.reachable && p.clusterId) (p as { clusterId?: string }).clusterId = "cluster-probed";
+    probes["swarm-manager-1"] = { reachable: false };
+    expect(await value((await build(converged())).swarm.clusterId)).toBe("cluster-probed");
+    probes = fresh();
+    expect(await value((await build()).swarm.clusterId)).toBe("cluster-abc");
+  });
+
   test("a node that never joined and does not answer is still planned as joining", async () => {
     probes = fresh();
     probes["swarm-worker-1"] = { reachable: false };

@@ -90,7 +90,9 @@ export class Swarm extends pulumi.ComponentResource {
     this.leaderConnectionRaw = nodeConnection(args.ssh, this.leaderAddress, leaderPort, args.privateKeyOpenssh);
 
     const init = this.initSwarm(name);
-    const clusterId = init.stdout.apply((out) => parseKeyValues(out).cluster_id ?? "");
+    // Known from the probes when the swarm exists (so a preview with a new leader shows nothing in
+    // the swarm replaced); from init's output only for a swarm this run starts.
+    const clusterId = this.plan.apply((p) => (!p.newSwarm && p.clusterId ? pulumi.output(p.clusterId) : init.stdout.apply((out) => parseKeyValues(out).cluster_id ?? "")));
     const tokens = this.readJoinTokens(name, init);
     const memberships = configs.map((node) => this.addMember(name, node, tokens, clusterId, init));
     const rotated = this.rotateJoinTokens(name, memberships);
