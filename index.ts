@@ -34,6 +34,7 @@ export const joinTokens = homelab.swarm.joinTokens;
 /** Read back by the next run (components/lastRun.ts LAST_RUN_OUTPUTS). */
 export const swarmReformedAfter = homelab.swarm.reformedAfter;
 export const swarmMembers = homelab.swarm.members;
+export const stackRetries = homelab.platform.stackRetries;
 /** The stacks on the swarm and their services. */
 export const stacksDeployed = homelab.platform.stacks;
 /** The homelab CA: trust it on your devices (also written to caCertificateFile). */

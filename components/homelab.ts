@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { HomelabConfig } from "../config/schema";
-import { PreviousRun } from "../swarm/plan";
+import { LastRun } from "./lastRun";
 import { StackSource } from "../compose/types";
 import { routedHosts } from "../routing/hosts";
 import { Platform } from "./platform";
@@ -16,7 +16,7 @@ export interface HomelabArgs {
   /** Where the CA certificate goes, relative to the project (default: next to ignitionDir). */
   readonly caCertificateFile?: string;
   /** What the stack's last run reported (see Swarm). */
-  readonly previous?: pulumi.Input<PreviousRun>;
+  readonly previous?: pulumi.Input<LastRun>;
   /** The stacks to deploy, loaded and checked before anything is registered (config/stacks.ts). */
   readonly stacks?: readonly StackSource[];
   /** A secret from the stack config, by key (checked to exist by config/stacks.ts). */
@@ -73,6 +73,7 @@ export class Homelab extends pulumi.ComponentResource {
         swarmId: this.swarm.clusterId,
         configSecret: args.configSecret ?? ((key) => new pulumi.Config("homelab").requireSecret(key)),
         routedHosts: routedHosts(args.config, args.stacks ?? []),
+        stackRetries: args.previous ? pulumi.output(args.previous).apply((p) => p.stackRetries ?? {}) : {},
         dns: { upstreams: args.config.platform.dns.upstreams, answers: args.config.nodes.filter((n) => n.role === "manager").map((n) => n.address) },
       },
       { parent: this },

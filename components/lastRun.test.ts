@@ -15,15 +15,16 @@ describe("reading the last run back", () => {
         swarmClusterId: "c1",
         swarmReformedAfter: "",
         swarmMembers: { m1: { machineId: "a", epoch: "" }, broken: { machineId: 3 } },
+        stackRetries: { web: 2, fine: 0, odd: "x" },
         joinTokens: { worker: "SWMTKN-1-x" },
       },
       secretOutputNames: ["joinTokens"],
     });
-    expect(previous).toEqual({ leader: "m2", clusterId: "c1", reformedAfter: undefined, members: { m1: { machineId: "a", epoch: "" } } });
+    expect(previous).toEqual({ leader: "m2", clusterId: "c1", reformedAfter: undefined, members: { m1: { machineId: "a", epoch: "" } }, stackRetries: { web: 2 } });
     expect(previousRunFrom({ outputs: { swarmLeader: "m1" }, secretOutputNames: ["swarmLeader"] }).leader).toBeUndefined();
   });
 
   test("a first run (no outputs yet) reads nothing", () => {
-    expect(previousRunFrom({})).toEqual({ leader: undefined, clusterId: undefined, reformedAfter: undefined, members: undefined });
+    expect(previousRunFrom({})).toEqual({ leader: undefined, clusterId: undefined, reformedAfter: undefined, members: undefined, stackRetries: {} });
   });
 });

@@ -10,7 +10,13 @@ export const LAST_RUN_OUTPUTS = {
   clusterId: "swarmClusterId",
   reformedAfter: "swarmReformedAfter",
   members: "swarmMembers",
+  stackRetries: "stackRetries",
 } as const;
+
+/** The last run as the components need it: the swarm's part, and each stack's retry count (components/stack.ts). */
+export interface LastRun extends PreviousRun {
+  readonly stackRetries: Readonly<Record<string, number>>;
+}
 
 interface StackOutputs {
   readonly outputs?: Record<string, unknown>;
@@ -29,8 +35,13 @@ function members(v: unknown): Record<string, MemberRecord> | undefined {
   return out;
 }
 
+function counts(v: unknown): Record<string, number> {
+  if (!v || typeof v !== "object") return {};
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).filter((e): e is [string, number] => Number.isInteger(e[1]) && (e[1] as number) > 0));
+}
+
 /** What a run's outputs say for the next run; unknown or missing values are left out. */
-export function previousRunFrom(result: StackOutputs): PreviousRun {
+export function previousRunFrom(result: StackOutputs): LastRun {
   const secret = new Set(result.secretOutputNames ?? []);
   const get = (key: string) => (secret.has(key) ? undefined : result.outputs?.[key]);
   return {
@@ -38,6 +49,7 @@ export function previousRunFrom(result: StackOutputs): PreviousRun {
     clusterId: text(get(LAST_RUN_OUTPUTS.clusterId)),
     reformedAfter: text(get(LAST_RUN_OUTPUTS.reformedAfter)),
     members: members(get(LAST_RUN_OUTPUTS.members)),
+    stackRetries: counts(get(LAST_RUN_OUTPUTS.stackRetries)),
   };
 }
 
@@ -61,7 +73,7 @@ async function readStackOutputs(name: string, attempts = 10): Promise<StackOutpu
  * ("failed to load checkpoint: EOF", seen on the first up after a destroy), so a failed read is
  * retried. Secret outputs (join tokens) are not read.
  */
-export function readLastRun(): pulumi.Output<PreviousRun> {
+export function readLastRun(): pulumi.Output<LastRun> {
   const name = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
   // Only non-secret outputs are picked, so the result holds no secret.
   return pulumi.output(readStackOutputs(name).then(previousRunFrom));

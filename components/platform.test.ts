@@ -10,6 +10,8 @@ import { Registration, recordRegistrations } from "./registrations.testing";
 
 type Recorded = Registration;
 let resources: Recorded[] = [];
+/** Whether the mocked swarm refuses the next deploys. */
+let refusedDeploy = false;
 
 
 pulumi.runtime.setMocks(
@@ -25,7 +27,9 @@ pulumi.runtime.setMocks(
         state.certPem = `cert-of-${args.name}`;
         state.certRequestPem = `request-of-${args.name}`;
       }
-      if (args.type === "command:remote:Command" && args.name.endsWith("-deploy")) state.stdout = "services=demo_web\n";
+      if (args.type === "command:remote:Command" && args.name.endsWith("-deploy")) {
+        state.stdout = refusedDeploy ? "deploy_failed=failed to create service demo_web: invalid constraint\nservices=\n" : "services=demo_web\n";
+      }
       return { id: `${args.name}-id`, state };
     },
     call() {
@@ -69,10 +73,10 @@ function demo(siteText: string): StackSource {
   } as StackSource;
 }
 
-async function build(source: StackSource, leaderHost = "10.0.0.1", swarmId = "swarm-1"): Promise<Platform> {
+async function build(source: StackSource, leaderHost = "10.0.0.1", swarmId = "swarm-1", stackRetries: Record<string, number> = {}): Promise<Platform> {
   resources = [];
   const connection = pulumi.secret({ host: leaderHost, port: 22, user: "core", privateKey: "KEY", dialErrorLimit: 3, perDialTimeout: 10 });
-  const platform = new Platform("platform", { platform: platformConfig, domain: "home.arpa", caCertificateFile: "out/stacks/t/homelab-ca.crt", stacks: [source], connection, swarmId: pulumi.output(swarmId), configSecret: () => pulumi.secret("from-config"), routedHosts: [{ host: "web.home.arpa", url: "https://web.home.arpa/", target: "demo/web", lane: "internal" }], dns: { upstreams: ["9.9.9.9"], answers: ["10.0.0.1", "10.0.0.2"] } });
+  const platform = new Platform("platform", { platform: platformConfig, domain: "home.arpa", caCertificateFile: "out/stacks/t/homelab-ca.crt", stacks: [source], connection, swarmId: pulumi.output(swarmId), configSecret: () => pulumi.secret("from-config"), routedHosts: [{ host: "web.home.arpa", url: "https://web.home.arpa/", target: "demo/web", lane: "internal" }], dns: { upstreams: ["9.9.9.9"], answers: ["10.0.0.1", "10.0.0.2"] }, stackRetries });
   await new Promise((resolve) => platform.stacks.demo.apply(resolve));
   await new Promise((r) => setTimeout(r, 50));
   return platform;
@@ -204,6 +208,29 @@ describe("the platform's resource graph", () => {
     const source = demo("hello");
     await build({ ...source, routes: [{ service: "web", host: "web", port: 80, lane: "internal" }] } as StackSource);
     expect(one("platform-demo-deploy").inputs.stdin).toContain("traefik.http.routers.demo-web.rule: Host(`web.home.arpa`)");
+  });
+
+  test("a refused deploy is an error naming the stack and the fix, not a failed step; its count moves the trigger, so the next run retries it", async () => {
+    const errors = jest.spyOn(pulumi.log, "error").mockImplementation(async () => undefined);
+    try {
+      refusedDeploy = true;
+      const refused = await build(demo("hello"), "10.0.0.1", "swarm-1", { demo: 1 });
+      expect(await new Promise((resolve) => refused.stackRetries.demo.apply(resolve))).toBe(2);
+      expect(one("platform-demo-deploy").inputs.triggers).toEqual(["swarm-1", "retry-1"]);
+      expect(errors).toHaveBeenCalledWith(expect.stringMatching(/^stack demo was not deployed: failed to create service demo_web: invalid constraint\. The other stacks were; .*Fix: correct stacks\/demo\/compose\.yml/), expect.anything());
+      errors.mockClear();
+      refusedDeploy = false;
+      const fine = await build(demo("hello"), "10.0.0.1", "swarm-1", { demo: 2 });
+      expect(one("platform-demo-deploy").inputs.triggers).toEqual(["swarm-1", "retry-2"]);
+      // Once through, the count stays, so the run after it is a no-op.
+      expect(await new Promise((resolve) => fine.stackRetries.demo.apply(resolve))).toBe(2);
+      expect(errors).not.toHaveBeenCalled();
+      await build(demo("hello"));
+      expect(one("platform-demo-deploy").inputs.triggers).toEqual(["swarm-1"]);
+    } finally {
+      refusedDeploy = false;
+      errors.mockRestore();
+    }
   });
 
   test("a new leader changes only the connection: no name, trigger or compose text moves", async () => {

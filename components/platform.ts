@@ -27,6 +27,8 @@ export interface PlatformArgs {
   readonly routedHosts: readonly RoutedHost[];
   /** AdGuard Home's upstreams and the addresses routed hosts resolve to (the managers). */
   readonly dns: DnsSettings;
+  /** Per stack, how often its deploy was refused in a row (the last run's `stackRetries` output). */
+  readonly stackRetries?: pulumi.Input<Readonly<Record<string, number>>>;
 }
 
 /** The Traefik dashboard's user (its password is made here, a secret output). */
@@ -41,6 +43,8 @@ export const DASHBOARD_USER = "admin";
 export class Platform extends pulumi.ComponentResource {
   /** Stack name → its services as deployed. */
   public readonly stacks: Record<string, pulumi.Output<string[]>>;
+  /** Stack name → the retry count the next run reads (components/stack.ts). */
+  public readonly stackRetries: Record<string, pulumi.Output<number>>;
   /** The homelab CA and the wildcard certificate. */
   public readonly tls: HomelabTls;
   /** `<stack>/<service>` → its URL, for every routed service (and the Traefik dashboard). */
@@ -63,6 +67,7 @@ export class Platform extends pulumi.ComponentResource {
     const dnsAdmin = new random.RandomPassword(`${name}-dns-admin-password`, { length: 24, special: false }, { parent: this });
     this.dnsAdminPassword = pulumi.secret(dnsAdmin.result);
     const adguardConfig = pulumi.secret(dnsAdmin.bcryptHash.apply((hash) => renderAdGuardConfig(args.dns, args.routedHosts, hash)));
+    const retries: Record<string, pulumi.Output<number>> = {};
     this.stacks = Object.fromEntries(
       args.stacks.map((source) => {
         const fromPlatform: Record<PlatformSecret, pulumi.Output<string>> = {
@@ -94,12 +99,15 @@ export class Platform extends pulumi.ComponentResource {
             networks: source.externalNetworks.map((n) => networks.byName[n]),
             swarmId: args.swarmId,
             domain: args.domain,
+            retries: pulumi.output(args.stackRetries ?? {}).apply((r) => r[source.name] ?? 0),
           },
           { parent: this },
         );
+        retries[source.name] = stack.retries;
         return [source.name, stack.services];
       }),
     );
+    this.stackRetries = retries;
     this.urls = Object.fromEntries(args.routedHosts.map((h) => [h.target, h.url]));
     this.registerOutputs({ stacks: this.stacks, caCertificatePem: this.tls.caCertificatePem, urls: this.urls, dashboardPassword: this.dashboardPassword, dnsAdminPassword: this.dnsAdminPassword });
   }

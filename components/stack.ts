@@ -21,6 +21,13 @@ export interface StackArgs {
   readonly swarmId: pulumi.Input<string>;
   /** homelab:domain, for the routers of routed services. */
   readonly domain: string;
+  /** How often the deploy was refused in a row before this run (the last run's `stackRetries`); 0 when it went through. */
+  readonly retries: pulumi.Input<number>;
+}
+
+/** What stack.sh prints when the swarm refused the deploy (it still exits 0: see there). */
+export function deployFailure(stdout: string): string | undefined {
+  return /^deploy_failed=(.*)$/m.exec(stdout)?.[1].trim();
 }
 
 /**
@@ -52,6 +59,8 @@ export class Stack extends pulumi.ComponentResource {
   public readonly compose: pulumi.Output<string>;
   /** The stack's services, as the swarm lists them after the deploy. */
   public readonly services: pulumi.Output<string[]>;
+  /** The retry count the next run reads: one more than this run's when the deploy was refused. */
+  public readonly retries: pulumi.Output<number>;
 
   constructor(name: string, args: StackArgs, opts?: pulumi.ComponentResourceOptions) {
     super("homelab:platform:Stack", name, {}, opts);
@@ -100,11 +109,24 @@ export class Stack extends pulumi.ComponentResource {
         stdin: deploy.stdin,
         // Volumes stay: the data is the owner's (docker volume rm by hand to drop it).
         delete: pulumi.output(args.swarmId).apply((swarm) => scriptCommandLine("stack", ["remove", stack, swarm])),
-        triggers: [args.swarmId],
+        // A refused deploy is retried by the next run: its count moves the trigger. Absent at 0, so a
+        // stack that never failed keeps the triggers it has always had.
+        triggers: pulumi.all([args.swarmId, args.retries]).apply(([swarm, retries]) => (retries > 0 ? [swarm, `retry-${retries}`] : [swarm])),
       },
       { parent: this, dependsOn: [...args.networks, ...configs, ...secrets] },
     );
     this.services = deployed.stdout.apply((out) => (/^services=(.*)$/m.exec(out)?.[1] ?? "").split(",").filter((s) => s !== ""));
-    this.registerOutputs({ compose: this.compose, services: this.services });
+    this.retries = pulumi.all([deployed.stdout, args.retries]).apply(([out, retries]) => {
+      const failure = deployFailure(out);
+      if (failure === undefined) return retries;
+      // An error fails the run (exit code 1) once every other step is done; the other stacks went on.
+      pulumi.log.error(
+        `stack ${stack} was not deployed: ${failure}. The other stacks were; the next \`pulumi up\` tries this one again. ` +
+          `Fix: correct ${args.source.file} (or run 'docker stack ps ${stack} --no-trunc' on a manager), then \`pulumi up\`.`,
+        this,
+      );
+      return retries + 1;
+    });
+    this.registerOutputs({ compose: this.compose, services: this.services, retries: this.retries });
   }
 }

@@ -3,7 +3,9 @@
 # Run on a manager. `deploy` reads the rendered compose file from HOMELAB_STACK_COMPOSE (a
 # preamble on stdin, as plain text so that `pulumi preview --diff` shows what changes in it) and
 # runs `docker stack deploy --prune`; the file holds no secret (secrets are external Swarm
-# objects). `--resolve-image never`: tags are pinned, and asking a registry for digests on every
+# objects). A deploy the swarm refuses is reported on stdout (`deploy_failed=…`) and the script
+# still succeeds: Pulumi starts no new step after a failed one, so one broken stack would hold
+# back every other; the program reports it as an error and retries it on the next run. `--resolve-image never`: tags are pinned, and asking a registry for digests on every
 # deploy would fail offline and slow every run. `remove` runs `docker stack rm` and waits
 # until its services and networks are gone; named volumes stay (the data is the owner's). Only in
 # the swarm SWARM_ID it was deployed in: after the swarm was formed anew the stack is deployed
@@ -19,7 +21,12 @@ case "$action" in
     file=$(mktemp)
     trap 'rm -f "$file"' EXIT
     printf '%s\n' "$compose" >"$file"
-    docker stack deploy --prune --resolve-image never --compose-file "$file" "$name" >&2
+    if ! out=$(docker stack deploy --prune --resolve-image never --compose-file "$file" "$name" 2>&1); then
+      printf '%s\n' "$out" >&2
+      echo "deploy_failed=$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
+    else
+      printf '%s\n' "$out" >&2
+    fi
     echo "services=$(docker stack services --format '{{.Name}}' "$name" | sort | paste -sd, -)"
     ;;
   remove)
