@@ -1,7 +1,7 @@
 /**
  * Puts the lab's service images into a node's own dockerd, under the names the compose files use,
- * so Swarm starts tasks from them when its pull fails (the lab has no registry; the node image makes
- * pulls fail at once, see lab/image/rootfs/etc/systemd/system/docker.service.d).
+ * so Swarm starts tasks from them when its pull fails (the lab has no registry; each node's
+ * entrypoint points the registries' names at a closed local port, so pulls fail at once).
  */
 import { containerName } from "../config";
 import { docker } from "../host";
