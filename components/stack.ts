@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as crypto from "crypto";
+import * as path from "path";
 import { contentFingerprint, objectName } from "../compose/names";
 import { renderStack } from "../compose/render";
 import { StackSource } from "../compose/types";
@@ -122,7 +123,7 @@ export class Stack extends pulumi.ComponentResource {
       // An error fails the run (exit code 1) once every other step is done; the other stacks went on.
       pulumi.log.error(
         `stack ${stack} was not deployed: ${failure}. The other stacks were; the next \`pulumi up\` tries this one again. ` +
-          `Fix: correct ${args.source.file} (or run 'docker stack ps ${stack} --no-trunc' on a manager), then \`pulumi up\`.`,
+          `Fix: correct ${path.relative(process.cwd(), args.source.file) || args.source.file} (or run 'docker stack ps ${stack} --no-trunc' on a manager), then \`pulumi up\`.`,
         this,
       );
       return retries + 1;
