@@ -64,6 +64,26 @@ case "$*" in *ControlAvailable*) echo true;; *'index .Options'*) echo '${have}';
     expect(result.stderr).toMatch(message);
   });
 
+  test.each([
+    ["the swarm it joined", "swarm-a", /left the swarm/, true],
+    ["a swarm formed anew since", "swarm-b", /is in swarm swarm-b now, not in swarm-a it joined; staying/, false],
+    ["no swarm ID at all (quorum lost: the other managers left first)", "", /left the swarm/, true],
+  ])("leave.sh on a manager in %s", (_what, current, message, leaves) => {
+    // A stub `docker`: an active manager whose cluster ID is `current`; `swarm leave` is recorded.
+    const dir = fs.mkdtempSync("/tmp/homelab-stub-");
+    const stub = `#!/bin/sh
+case "$*" in *ControlAvailable*) echo true;; *Cluster.ID*) echo '${current}';; "swarm leave"*) touch ${dir}/left;; *) echo active;; esac
+`;
+    fs.writeFileSync(path.join(dir, "docker"), stub, { mode: 0o755 });
+    const { command, stdin } = scriptInvocation("leave", ["unreachable", "swarm-a"]);
+    const result = spawnSync("bash", ["-c", command], { input: stdin, encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+    const left = fs.existsSync(path.join(dir, "left"));
+    fs.rmSync(dir, { recursive: true });
+    expect(result.status).toBe(0);
+    expect(result.stderr).toMatch(message);
+    expect(left).toBe(leaves);
+  });
+
   test("key=value output parses", () => {
     expect(parseKeyValues("a=1\nb=x=y\n\nnoise\n")).toEqual({ a: "1", b: "x=y" });
   });

@@ -13,8 +13,12 @@ if [ "$joined_disk" != unreachable ] && [ "$joined_disk" != "$(cat /etc/machine-
   exit 0
 fi
 if [ "$(swarm_state)" = inactive ]; then log "$(hostname) is not in a swarm"; exit 0; fi
-if [ -n "$joined_cluster" ] && is_manager && [ "$(cluster_id)" != "$joined_cluster" ]; then
-  log "$(hostname) is in swarm $(cluster_id) now, not in $joined_cluster it joined; staying"
+# A manager that lost quorum (the other managers left a moment ago, as in a destroy) reports no
+# cluster ID at all: that swarm is gone for good, so it leaves too. A swarm formed anew has quorum
+# and an ID of its own.
+current_cluster=$(cluster_id)
+if [ -n "$joined_cluster" ] && is_manager && [ -n "$current_cluster" ] && [ "$current_cluster" != "$joined_cluster" ]; then
+  log "$(hostname) is in swarm $current_cluster now, not in $joined_cluster it joined; staying"
   exit 0
 fi
 docker swarm leave --force >/dev/null
