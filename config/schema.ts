@@ -116,6 +116,19 @@ export interface TraefikConfig {
   readonly publicLane: boolean;
   /** The dashboard's host: https://<dashboardHost>.<domain>. */
   readonly dashboardHost: string;
+  /** A publicly trusted wildcard certificate by ACME DNS challenge, for a real domain; absent: the homelab CA's only. */
+  readonly acme?: AcmeConfig;
+}
+
+/** Let's Encrypt (or another ACME CA) by DNS challenge: no port needs to be open to the internet. */
+export interface AcmeConfig {
+  readonly email: string;
+  /** A lego DNS provider name as Traefik knows it, e.g. cloudflare, duckdns, hetzner. */
+  readonly dnsProvider: string;
+  /** The provider's environment variables (lego's names) → the homelab: config secrets holding them. */
+  readonly credentials: Readonly<Record<string, string>>;
+  /** The ACME directory (default Let's Encrypt's production one). */
+  readonly caServer?: string;
 }
 
 /** AdGuard Home (stacks/dns): what it asks for names that are not the homelab's. */

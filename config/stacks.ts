@@ -4,6 +4,7 @@ import { overcommitted, reservationsByNode } from "../compose/budget";
 import { loadStack } from "../compose/load";
 import { PlatformConfigFile, StackError, StackSource } from "../compose/types";
 import { RoutingConfig, routedHosts, traefikSettings } from "../routing/hosts";
+import { acmeSecretKey, withAcme } from "../routing/acme";
 import { renderTraefikDynamic, renderTraefikStatic } from "../routing/traefik";
 import { ConfigError, ConfigIssue } from "./reader";
 import { NodeConfig } from "./schema";
@@ -48,6 +49,11 @@ export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSec
       return [];
     }
   });
+  for (const [env, key] of Object.entries(platform.traefik.acme?.credentials ?? {})) {
+    if (!hasConfigSecret(key)) {
+      issues.push({ key: `homelab:platform.traefik.acme.credentials.${env}`, message: `needs homelab:${key}, which is not set. Fix: pulumi config set --secret homelab:${key} <value> (Traefik reads it as ${env}_FILE from the Swarm secret ${acmeSecretKey(env)})` });
+    }
+  }
   for (const stack of stacks) {
     const file = path.relative(path.dirname(stacksDir), stack.file);
     for (const network of stack.externalNetworks) {
@@ -79,5 +85,9 @@ export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSec
   }
   if (issues.length > 0) throw new ConfigError(issues);
   const files = platformFiles(config);
-  return stacks.map((stack) => ({ ...stack, configs: stack.configs.map((c) => (c.platform ? { ...c, content: files[c.platform] } : c)) }));
+  const acme = platform.traefik.acme;
+  return stacks.map((stack) => {
+    const filled = { ...stack, configs: stack.configs.map((c) => (c.platform ? { ...c, content: files[c.platform] } : c)) };
+    return stack.name === "traefik" && acme ? withAcme(filled, acme) : filled;
+  });
 }

@@ -20,6 +20,7 @@ import {
   ROLES,
   SshConfig,
   TraefikConfig,
+  AcmeConfig,
   UPDATE_GROUPS,
   UpdatesConfig,
 } from "./schema";
@@ -244,8 +245,35 @@ function readTraefik(issues: IssueList, r: MapReader): TraefikConfig {
   const publicLane = r.boolean("publicLane", false);
   const dashboardHost = r.string("dashboardHost", DEFAULTS.dashboardHost, "one DNS label, e.g. traefik");
   if (!HOSTNAME.test(dashboardHost)) issues.error(r.child("dashboardHost"), `"${dashboardHost}" is not one DNS label. Fix: lower-case letters, digits and "-", e.g. traefik.`);
+  const acme = r.raw("acme") === undefined ? undefined : readAcme(issues, r.map("acme"));
   r.rejectUnknownKeys();
-  return { internalRanges, publicLane, dashboardHost };
+  return { internalRanges, publicLane, dashboardHost, ...(acme ? { acme } : {}) };
+}
+
+/** lego's names: upper-case letters, digits and "_" (e.g. CF_DNS_API_TOKEN). */
+const ENV_NAME = /^[A-Z][A-Z0-9_]*$/;
+const CONFIG_KEY = /^[a-z][a-zA-Z0-9]*$/;
+
+function readAcme(issues: IssueList, r: MapReader): AcmeConfig | undefined {
+  const email = r.requiredString("email", "the address your ACME CA writes to about expiring certificates, e.g. you@example.org") ?? "";
+  if (email !== "" && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) issues.error(r.child("email"), `"${email}" is not an email address. Fix: e.g. you@example.org.`);
+  const dnsProvider = r.requiredString("dnsProvider", "the lego provider name of your DNS host, e.g. cloudflare (https://go-acme.github.io/lego/dns/)") ?? "";
+  if (dnsProvider !== "" && !/^[a-z0-9][a-z0-9.-]*$/.test(dnsProvider)) issues.error(r.child("dnsProvider"), `"${dnsProvider}" is not a lego provider name. Fix: lower case, e.g. cloudflare.`);
+  const raw = r.raw("credentials");
+  const credentials: Record<string, string> = {};
+  if (raw !== undefined && !isPlainObject(raw)) {
+    issues.error(r.child("credentials"), `expected a map of the provider's variables to config keys, e.g. {CF_DNS_API_TOKEN: cloudflareToken}.`);
+  }
+  for (const [env, key] of Object.entries(isPlainObject(raw) ? raw : {})) {
+    const at = `${r.child("credentials")}.${env}`;
+    if (!ENV_NAME.test(env) || env.endsWith("_FILE")) issues.error(at, `"${env}" is not one of lego's variable names. Fix: the name without _FILE, e.g. CF_DNS_API_TOKEN (the platform passes it as a file).`);
+    else if (typeof key !== "string" || !CONFIG_KEY.test(key)) issues.error(at, `expected the camelCase key of a config secret, got ${JSON.stringify(key)}. Fix: e.g. ${env}: acmeToken, then pulumi config set --secret homelab:acmeToken <value>.`);
+    else credentials[env] = key;
+  }
+  const caServer = r.raw("caServer") === undefined ? undefined : r.string("caServer", "", "the ACME directory URL, e.g. https://acme-staging-v02.api.letsencrypt.org/directory");
+  if (caServer !== undefined && caServer !== "" && !/^https:\/\/\S+$/.test(caServer)) issues.error(r.child("caServer"), `"${caServer}" is not an https URL. Fix: e.g. https://acme-staging-v02.api.letsencrypt.org/directory.`);
+  r.rejectUnknownKeys();
+  return { email, dnsProvider, credentials, ...(caServer ? { caServer } : {}) };
 }
 
 export function validateConfig(raw: Record<string, unknown>): ValidationResult {

@@ -25,6 +25,7 @@ export function traefikSettings(config: RoutingConfig): TraefikSettings {
     internalRanges: [config.network.subnet, ...TAILNET_RANGES, ...config.platform.traefik.internalRanges],
     publicLane: config.platform.traefik.publicLane,
     dashboardHost: config.platform.traefik.dashboardHost,
+    ...(config.platform.traefik.acme ? { acme: config.platform.traefik.acme } : {}),
   };
 }
 

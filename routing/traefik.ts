@@ -5,6 +5,8 @@
  * written once, here.
  */
 import { ENTRY_POINTS, MIDDLEWARES, ROUTING_NETWORK } from "../compose/routes";
+import { AcmeConfig } from "../config/schema";
+import { ACME_RESOLVER, ACME_STORAGE } from "./acme";
 import { stringifyCompose } from "../compose/yaml";
 
 /** Where the traefik stack mounts what these files name (stacks/traefik/compose.yml; a test keeps them in step). */
@@ -36,7 +38,12 @@ export interface TraefikSettings {
   readonly publicLane: boolean;
   /** The dashboard's host: https://<dashboardHost>.<domain>. */
   readonly dashboardHost: string;
+  /** A real domain's wildcard certificate by ACME DNS challenge (routing/acme.ts); absent: the homelab CA's. */
+  readonly acme?: AcmeConfig;
 }
+
+/** Public resolvers that check the challenge's TXT record: the homelab's own DNS rewrites the domain. */
+const ACME_CHECK_RESOLVERS = ["9.9.9.9:53", "149.112.112.112:53"];
 
 const HEADER = "# Rendered by homelab (routing/traefik.ts) from the stack config: change the config, not this file.\n";
 
@@ -47,7 +54,11 @@ const HEADER = "# Rendered by homelab (routing/traefik.ts) from the stack config
  * `api.insecure`), ping for the health check and Prometheus metrics.
  */
 export function renderTraefikStatic(settings: TraefikSettings): string {
-  const tls = { http: { tls: {} } };
+  // With ACME, one wildcard certificate for the domain from the resolver; the homelab CA's stays the default.
+  const tls = settings.acme
+    ? { http: { tls: { certResolver: ACME_RESOLVER, domains: [{ main: settings.domain, sans: [`*.${settings.domain}`] }] } } }
+    : { http: { tls: {} } };
+  const acme = settings.acme;
   return (
     HEADER +
     stringifyCompose({
@@ -68,6 +79,20 @@ export function renderTraefikStatic(settings: TraefikSettings): string {
         swarm: { endpoint: DOCKER_API_ENDPOINT, exposedByDefault: false, network: ROUTING_NETWORK, refreshSeconds: 5, watch: true },
         file: { filename: TRAEFIK_PATHS.dynamic, watch: false },
       },
+      ...(acme
+        ? {
+            certificatesResolvers: {
+              [ACME_RESOLVER]: {
+                acme: {
+                  email: acme.email,
+                  storage: ACME_STORAGE,
+                  ...(acme.caServer ? { caServer: acme.caServer } : {}),
+                  dnsChallenge: { provider: acme.dnsProvider, resolvers: ACME_CHECK_RESOLVERS },
+                },
+              },
+            },
+          }
+        : {}),
     })
   );
 }
