@@ -16,7 +16,7 @@ import { ensureLabImages } from "./images";
 import { Inventory, ensureHost, ensureImage, labUp } from "./lab";
 
 export const STACK = "lab";
-const PROGRAM_FILES = ["index.ts", "Pulumi.yaml", "package.json", "tsconfig.json"];
+const PROGRAM_FILES = ["index.ts", "Pulumi.yaml", "package.json", "tsconfig.json", "tsconfig.pulumi.json"];
 const PROGRAM_DIRS = ["components", "compose", "routing", "config", "ignition", "stacks", "swarm"];
 
 export function stackPaths() {
@@ -51,7 +51,11 @@ export function refreshWorkingCopy(programRoot: string = REPO_ROOT): void {
       filter: (src) => !src.endsWith(".test.ts") && !src.includes("__snapshots__"),
     });
   }
-  for (const file of PROGRAM_FILES) fs.copyFileSync(path.join(programRoot, file), path.join(p.project, file));
+  for (const file of PROGRAM_FILES) {
+    fs.rmSync(path.join(p.project, file), { force: true });
+    // An older revision may lack a file (tsconfig.pulumi.json came later).
+    if (fs.existsSync(path.join(programRoot, file))) fs.copyFileSync(path.join(programRoot, file), path.join(p.project, file));
+  }
   const modules = path.join(p.project, "node_modules");
   if (!fs.existsSync(modules)) fs.symlinkSync(path.join(REPO_ROOT, "node_modules"), modules);
   const salt = fs.existsSync(p.stackConfig) ? /^encryptionsalt: .*$/m.exec(fs.readFileSync(p.stackConfig, "utf8"))?.[0] : undefined;
