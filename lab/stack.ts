@@ -16,7 +16,7 @@ import { ensureLabImages } from "./images";
 import { Inventory, ensureHost, ensureImage, labUp } from "./lab";
 
 export const STACK = "lab";
-const PROGRAM_FILES = ["index.ts", "Pulumi.yaml", "package.json", "tsconfig.json", "tsconfig.pulumi.json"];
+const PROGRAM_FILES = ["index.ts", "Pulumi.yaml", "package.json", "tsconfig.json"];
 const PROGRAM_DIRS = ["components", "compose", "routing", "config", "ignition", "stacks", "swarm"];
 
 export function stackPaths() {
@@ -53,7 +53,7 @@ export function refreshWorkingCopy(programRoot: string = REPO_ROOT): void {
   }
   for (const file of PROGRAM_FILES) {
     fs.rmSync(path.join(p.project, file), { force: true });
-    // An older revision may lack a file (tsconfig.pulumi.json came later).
+    // An older revision may lack a file.
     if (fs.existsSync(path.join(programRoot, file))) fs.copyFileSync(path.join(programRoot, file), path.join(p.project, file));
   }
   const modules = path.join(p.project, "node_modules");
