@@ -20,6 +20,7 @@ const homelab = new Homelab("homelab", {
   caCertificateFile: `out/stacks/${stack}/homelab-ca.crt`,
   previous: readLastRun(),
   stacks,
+  dashboardPassword: new pulumi.Config("homelab").getSecret("traefikDashboardPassword"),
 });
 
 /** For the operator: what runs where, and how to get in. */

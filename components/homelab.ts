@@ -19,6 +19,8 @@ export interface HomelabArgs {
   readonly previous?: pulumi.Input<LastRun>;
   /** The stacks to deploy, loaded and checked before anything is registered (config/stacks.ts). */
   readonly stacks?: readonly StackSource[];
+  /** The owner's Traefik dashboard password from the stack config, if set (else one is generated). */
+  readonly dashboardPassword?: pulumi.Output<string>;
   /** A secret from the stack config, by key (checked to exist by config/stacks.ts). */
   readonly configSecret?: (key: string) => pulumi.Output<string>;
 }
@@ -73,6 +75,7 @@ export class Homelab extends pulumi.ComponentResource {
         swarmId: this.swarm.clusterId,
         configSecret: args.configSecret ?? ((key) => new pulumi.Config("homelab").requireSecret(key)),
         routedHosts: routedHosts(args.config, args.stacks ?? []),
+        dashboardPassword: args.dashboardPassword,
         stackRetries: args.previous ? pulumi.output(args.previous).apply((p) => p.stackRetries ?? {}) : {},
         dns: { upstreams: args.config.platform.dns.upstreams, answers: args.config.nodes.filter((n) => n.role === "manager").map((n) => n.address) },
       },

@@ -73,10 +73,10 @@ function demo(siteText: string): StackSource {
   } as StackSource;
 }
 
-async function build(source: StackSource, leaderHost = "10.0.0.1", swarmId = "swarm-1", stackRetries: Record<string, number> = {}): Promise<Platform> {
+async function build(source: StackSource, leaderHost = "10.0.0.1", swarmId = "swarm-1", stackRetries: Record<string, number> = {}, dashboardPassword?: string): Promise<Platform> {
   resources = [];
   const connection = pulumi.secret({ host: leaderHost, port: 22, user: "core", privateKey: "KEY", dialErrorLimit: 3, perDialTimeout: 10 });
-  const platform = new Platform("platform", { platform: platformConfig, domain: "home.arpa", caCertificateFile: "out/stacks/t/homelab-ca.crt", stacks: [source], connection, swarmId: pulumi.output(swarmId), configSecret: () => pulumi.secret("from-config"), routedHosts: [{ host: "web.home.arpa", url: "https://web.home.arpa/", target: "demo/web", lane: "internal" }], dns: { upstreams: ["9.9.9.9"], answers: ["10.0.0.1", "10.0.0.2"] }, stackRetries });
+  const platform = new Platform("platform", { platform: platformConfig, domain: "home.arpa", caCertificateFile: "out/stacks/t/homelab-ca.crt", stacks: [source], connection, swarmId: pulumi.output(swarmId), configSecret: () => pulumi.secret("from-config"), routedHosts: [{ host: "web.home.arpa", url: "https://web.home.arpa/", target: "demo/web", lane: "internal" }], dns: { upstreams: ["9.9.9.9"], answers: ["10.0.0.1", "10.0.0.2"] }, stackRetries, ...(dashboardPassword ? { dashboardPassword: pulumi.secret(dashboardPassword) } : {}) });
   await new Promise((resolve) => platform.stacks.demo.apply(resolve));
   await new Promise((r) => setTimeout(r, 50));
   return platform;
@@ -190,6 +190,18 @@ describe("the platform's resource graph", () => {
     expect(await (platform.dashboardPassword as any).isSecret).toBe(true);
     expect(await new Promise((resolve) => platform.dashboardPassword.apply(resolve))).toBe("random-value-of-platform-traefik-dashboard-password");
     expect(platform.urls).toEqual({ "demo/web": "https://web.home.arpa/" });
+  });
+
+  test("the owner's dashboard password (config secret) is hashed into the htpasswd line; none is generated", async () => {
+    const source = demo("hello");
+    const platform = await build({ ...source, secrets: [{ key: "db_password", source: { kind: "platform", name: "traefik-dashboard-users" } }] } as StackSource, "10.0.0.1", "swarm-1", {}, "owner's own");
+    const content = Buffer.from(/HOMELAB_OBJECT_CONTENT='([^']*)'/.exec(one("-secret-db_password").inputs.stdin)![1], "base64").toString("utf8");
+    const [user, hash] = content.trimEnd().split(":");
+    expect(user).toBe("admin");
+    expect(require("bcryptjs").compareSync("owner's own", hash)).toBe(true);
+    expect(resources.some((r) => r.name.endsWith("traefik-dashboard-password"))).toBe(false);
+    expect(await new Promise((resolve) => platform.dashboardPassword.apply(resolve))).toBe("owner's own");
+    expect(await (platform.dashboardPassword as any).isSecret).toBe(true);
   });
 
   test("AdGuard Home's config (admin bcrypt hash, a rewrite per host and manager) reaches only its Swarm secret", async () => {

@@ -4,6 +4,7 @@ import { PlatformSecret, StackSource } from "../compose/types";
 import { PlatformConfig } from "../config/schema";
 import { DnsSettings, renderAdGuardConfig } from "../routing/dns";
 import { RoutedHost } from "../routing/hosts";
+import { htpasswdLine } from "../routing/htpasswd";
 import { NodeConnection } from "./connection";
 import { SharedNetworks } from "./networks";
 import { Stack } from "./stack";
@@ -27,11 +28,13 @@ export interface PlatformArgs {
   readonly routedHosts: readonly RoutedHost[];
   /** AdGuard Home's upstreams and the addresses routed hosts resolve to (the managers). */
   readonly dns: DnsSettings;
+  /** The owner's Traefik dashboard password (`pulumi config set --secret homelab:traefikDashboardPassword`); absent: generated. */
+  readonly dashboardPassword?: pulumi.Output<string>;
   /** Per stack, how often its deploy was refused in a row (the last run's `stackRetries` output). */
   readonly stackRetries?: pulumi.Input<Readonly<Record<string, number>>>;
 }
 
-/** The Traefik dashboard's user (its password is made here, a secret output). */
+/** The Traefik dashboard's user (its password is the owner's or made here; a secret output). */
 export const DASHBOARD_USER = "admin";
 
 /**
@@ -60,10 +63,16 @@ export class Platform extends pulumi.ComponentResource {
     const networks = new SharedNetworks(`${name}-networks`, { networks: args.platform.networks, connection: args.connection, swarmId: args.swarmId }, { parent: this });
     // Keys the fingerprints in secret names (see Stack); made once, kept in state as a secret.
     const nameSalt = new random.RandomPassword(`${name}-object-name-salt`, { length: 32, special: false }, { parent: this }).result;
-    // Traefik reads an htpasswd line from a Swarm secret; random keeps the bcrypt hash stable across runs.
-    const dashboard = new random.RandomPassword(`${name}-traefik-dashboard-password`, { length: 24, special: false }, { parent: this });
-    this.dashboardPassword = pulumi.secret(dashboard.result);
-    const dashboardUsers = pulumi.secret(pulumi.interpolate`${DASHBOARD_USER}:${dashboard.bcryptHash}\n`);
+    // Traefik reads an htpasswd line from a Swarm secret; both hashes are stable across runs.
+    let dashboardUsers: pulumi.Output<string>;
+    if (args.dashboardPassword) {
+      this.dashboardPassword = pulumi.secret(args.dashboardPassword);
+      dashboardUsers = pulumi.secret(pulumi.all([args.dashboardPassword, nameSalt]).apply(([password, salt]) => htpasswdLine(DASHBOARD_USER, password, salt)));
+    } else {
+      const dashboard = new random.RandomPassword(`${name}-traefik-dashboard-password`, { length: 24, special: false }, { parent: this });
+      this.dashboardPassword = pulumi.secret(dashboard.result);
+      dashboardUsers = pulumi.secret(pulumi.interpolate`${DASHBOARD_USER}:${dashboard.bcryptHash}\n`);
+    }
     const dnsAdmin = new random.RandomPassword(`${name}-dns-admin-password`, { length: 24, special: false }, { parent: this });
     this.dnsAdminPassword = pulumi.secret(dnsAdmin.result);
     const adguardConfig = pulumi.secret(dnsAdmin.bcryptHash.apply((hash) => renderAdGuardConfig(args.dns, args.routedHosts, hash)));
