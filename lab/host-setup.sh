@@ -8,8 +8,19 @@ set -euo pipefail
 # is reachable); only its binary and libraries are used, the host needs no haproxy service.
 # busybox-static: the shell and cp of the lab's adguard/adguardhome stand-in (the official image is
 # Alpine's). dnsutils (dig) and curl: the tests ask the lab's DNS and Traefik as a client would.
+# prometheus, prometheus-alertmanager, prometheus-node-exporter: lab/images/{prometheus,
+# alertmanager,node-exporter} make the lab's prom/* images of the monitoring stack from these
+# packages' binaries and files, as for haproxy; the host runs none of them (see POLICY below).
 PACKAGES=(docker.io containerd runc debootstrap ignition openssh-client iproute2 iptables
-  ca-certificates shellcheck util-linux procps haproxy busybox-static dnsutils curl)
+  ca-certificates shellcheck util-linux procps haproxy busybox-static dnsutils curl
+  prometheus prometheus-alertmanager prometheus-node-exporter)
+# Debian's packages start their daemons when installed (haproxy; prometheus on :9090, alertmanager
+# on :9093/:9094, node-exporter on :9100). The lab wants only their files, so while this script
+# installs, a policy-rc.d denies every service start, unless the host has one already (a
+# container's usually denies all, as this one does). dockerd is started below, by this script,
+# whatever the policy. (On a host with systemd the packages still enable their units for the next
+# boot; the lab host has no systemd.)
+POLICY=/usr/sbin/policy-rc.d
 DOCKERD_LOG=${HOMELAB_DOCKERD_LOG:-/var/log/homelab-dockerd.log}
 LOCK=/run/homelab-host-setup.lock
 
@@ -34,7 +45,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
   log "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  own_policy=""
+  if [ ! -e "$POLICY" ]; then
+    printf '%s\n' '#!/bin/sh' '# lab/host-setup.sh: no service starts while it installs packages' 'exit 101' >"$POLICY"
+    chmod 755 "$POLICY"
+    own_policy=1
+    trap 'rm -f "$POLICY"' EXIT
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$own_policy" ]; then
+    rm -f "$POLICY"
+    trap - EXIT
+  fi
 else
   log "packages present"
 fi
