@@ -3,7 +3,7 @@
  * registry is reachable): lab/images/<name>/image.sh builds or reuses the image on the host's
  * dockerd and saves it to a tarball in the cache, for the nodes' dockerds to load. Traefik is built
  * from source, whoami and adguardhome are STAND-INs written here (not the real software), haproxy
- * is Debian's package.
+ * and the monitoring stack's prometheus, alertmanager and node-exporter are Debian's packages.
  */
 import * as path from "path";
 import { REPO_ROOT } from "../config";
@@ -16,6 +16,9 @@ export const LAB_IMAGE_TAGS = {
   whoami: "traefik/whoami:v1.10.3",
   haproxy: "haproxy:2.6.12",
   adguardhome: "adguard/adguardhome:v0.107.77",
+  prometheus: "prom/prometheus:v2.42.0",
+  alertmanager: "prom/alertmanager:v0.25.0",
+  "node-exporter": "prom/node-exporter:v1.5.0",
 } as const;
 
 export type LabImageName = keyof typeof LAB_IMAGE_TAGS;
@@ -32,6 +35,9 @@ const ORIGIN: Record<LabImageName, string> = {
   whoami: "STAND-IN built from lab/images/whoami: up to ~2 min cold, ~1 s cached",
   haproxy: "from Debian's haproxy package: ~3 s cold, ~1 s cached",
   adguardhome: "STAND-IN built from lab/images/adguardhome: ~1 min cold, ~1 s cached",
+  prometheus: "from Debian's prometheus package: 6 to 9 s cold, ~1 s cached",
+  alertmanager: "from Debian's prometheus-alertmanager package: ~9 s cold, ~1 s cached",
+  "node-exporter": "from Debian's prometheus-node-exporter package: ~2 s cold, ~1 s cached",
 };
 
 /** Builds the image unless its cached build is current; returns the path of its `docker save` tarball. */
