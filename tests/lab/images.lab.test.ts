@@ -48,7 +48,15 @@ async function savedTags(tarball: string): Promise<string[]> {
   return manifest.map((m) => m.RepoTags).flat();
 }
 
-async function imageConfig(image: string): Promise<{ Entrypoint: string[]; Cmd: string[] | null; User: string; Labels: Record<string, string> }> {
+async function imageConfig(image: string): Promise<{
+  Entrypoint: string[];
+  Cmd: string[] | null;
+  User: string;
+  WorkingDir: string;
+  ExposedPorts: Record<string, object> | null;
+  Volumes: Record<string, object> | null;
+  Labels: Record<string, string>;
+}> {
   return JSON.parse((await run("docker", ["image", "inspect", "--format", "{{json .Config}}", image])).stdout);
 }
 
@@ -86,6 +94,16 @@ async function requestWhenUp(url: string, init: RequestInit = {}): Promise<{ sta
       if (seconds(t0) > 30) throw err;
       await new Promise((r) => setTimeout(r, 250));
     }
+  }
+}
+
+/** Requests url until it answers 200 (a server may say 503 while it starts), for up to 30 s. */
+async function getWhen200(url: string): Promise<{ status: number; body: string }> {
+  const t0 = Date.now();
+  for (;;) {
+    const r = await requestWhenUp(url);
+    if (r.status === 200 || seconds(t0) > 30) return { status: r.status, body: r.body };
+    await new Promise((res) => setTimeout(res, 250));
   }
 }
 
@@ -304,6 +322,145 @@ describe("haproxy:2.6.12 (Debian's package, lab/images/haproxy)", () => {
       expect((await get(`http://${ip}:2375/v1.41/_ping`)).status).toBe(200);
       expect((await request(`http://${ip}:2375/containers/create`, { method: "POST", body: "{}" })).status).toBe(403);
       expect((await get(`http://${ip}:2375/containers/json`)).status).toBe(403);
+    });
+  });
+});
+
+describe("prom/prometheus:v2.42.0 (Debian's package, lab/images/prometheus)", () => {
+  const tag = LAB_IMAGE_TAGS.prometheus;
+  let tarball = "";
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    tarball = await ensureLabImage("prometheus", log);
+    log(`prometheus image ready in ${seconds(t0).toFixed(1)} s`);
+  }, 10 * 60000);
+
+  test("cached on a second run; the tarball holds the tag; entrypoint, command, user and volume as the official image's", async () => {
+    await expectCached("prometheus", tarball);
+    const cfg = await imageConfig(tag);
+    expect(cfg.Entrypoint).toEqual(["/bin/prometheus"]);
+    expect(cfg.Cmd).toEqual([
+      "--config.file=/etc/prometheus/prometheus.yml",
+      "--storage.tsdb.path=/prometheus",
+      "--web.console.libraries=/usr/share/prometheus/console_libraries",
+      "--web.console.templates=/usr/share/prometheus/consoles",
+    ]);
+    expect(cfg.User).toBe("nobody");
+    expect(cfg.WorkingDir).toBe("/prometheus");
+    expect(Object.keys(cfg.ExposedPorts ?? {})).toEqual(["9090/tcp"]);
+    expect(Object.keys(cfg.Volumes ?? {})).toEqual(["/prometheus"]);
+    expect(cfg.Labels["org.opencontainers.image.description"]).toBe(
+      "homelab lab build of prometheus 2.42.0 from Debian's package; not the official image",
+    );
+  });
+
+  test("`promtool check config` passes on the default config", async () => {
+    const r = await run("docker", ["run", "--rm", "--network", "none", "--entrypoint", "/bin/promtool", tag, "check", "config", "/etc/prometheus/prometheus.yml"], {
+      allowFail: true,
+      timeoutMs: 60000,
+    });
+    expect({ code: r.code, out: r.stdout + r.stderr }).toEqual({ code: 0, out: expect.stringContaining("SUCCESS") });
+  });
+
+  test("starts with its default config: /-/ready is 200, buildinfo says 2.42.0, it scrapes itself, the console templates answer", async () => {
+    const name = `homelab-image-test-prometheus-${process.pid}`;
+    const ip = await runDetached(name, [tag]);
+    await withLogs(name, async () => {
+      expect(await getWhen200(`http://${ip}:9090/-/ready`)).toMatchObject({ status: 200 });
+      const build = await get(`http://${ip}:9090/api/v1/status/buildinfo`);
+      expect(build.status).toBe(200);
+      // Debian's version string: upstream's 2.42.0 plus +ds (its repacked source).
+      expect(JSON.parse(build.body).data.version).toBe("2.42.0+ds");
+      // Ready comes before the scrape manager has its targets: ask until it has, for up to 10 s.
+      let jobs: string[] = [];
+      for (const t0 = Date.now(); jobs.length === 0 && seconds(t0) < 10; await new Promise((r) => setTimeout(r, 250))) {
+        const targets = JSON.parse((await get(`http://${ip}:9090/api/v1/targets`)).body).data.activeTargets as Array<{ labels: Record<string, string> }>;
+        jobs = targets.map((t) => t.labels.job);
+      }
+      expect(jobs).toEqual(["prometheus"]);
+      // Written by the server running as nobody: /prometheus is that user's.
+      expect((await get(`http://${ip}:9090/api/v1/status/tsdb`)).status).toBe(200);
+      expect((await get(`http://${ip}:9090/consoles/prometheus.html`)).status).toBe(200);
+      expect((await get(`http://${ip}:9090/classic/graph`)).status).toBe(200);
+    });
+  });
+});
+
+describe("prom/alertmanager:v0.25.0 (Debian's package, lab/images/alertmanager)", () => {
+  const tag = LAB_IMAGE_TAGS.alertmanager;
+  let tarball = "";
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    tarball = await ensureLabImage("alertmanager", log);
+    log(`alertmanager image ready in ${seconds(t0).toFixed(1)} s`);
+  }, 10 * 60000);
+
+  test("cached on a second run; the tarball holds the tag; entrypoint, command and user as the official image's", async () => {
+    await expectCached("alertmanager", tarball);
+    const cfg = await imageConfig(tag);
+    expect(cfg.Entrypoint).toEqual(["/bin/alertmanager"]);
+    expect(cfg.Cmd).toEqual(["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"]);
+    expect(cfg.User).toBe("nobody");
+    expect(Object.keys(cfg.ExposedPorts ?? {})).toEqual(["9093/tcp"]);
+    expect(cfg.Labels["org.opencontainers.image.description"]).toBe(
+      "homelab lab build of alertmanager 0.25.0 from Debian's package; not the official image",
+    );
+  });
+
+  test("`amtool check-config` passes on the default config", async () => {
+    const r = await run("docker", ["run", "--rm", "--network", "none", "--entrypoint", "/bin/amtool", tag, "check-config", "/etc/alertmanager/alertmanager.yml"], {
+      allowFail: true,
+      timeoutMs: 60000,
+    });
+    expect({ code: r.code, out: r.stdout + r.stderr }).toEqual({ code: 0, out: expect.stringContaining("SUCCESS") });
+  });
+
+  test("starts with its default config: /-/ready is 200, the API reports 0.25.0", async () => {
+    const name = `homelab-image-test-alertmanager-${process.pid}`;
+    const ip = await runDetached(name, [tag]);
+    await withLogs(name, async () => {
+      expect(await getWhen200(`http://${ip}:9093/-/ready`)).toMatchObject({ status: 200 });
+      const status = await get(`http://${ip}:9093/api/v2/status`);
+      expect(status.status).toBe(200);
+      expect(JSON.parse(status.body).versionInfo.version).toBe("0.25.0");
+    });
+  });
+});
+
+describe("prom/node-exporter:v1.5.0 (Debian's package, lab/images/node-exporter)", () => {
+  const tag = LAB_IMAGE_TAGS["node-exporter"];
+  let tarball = "";
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    tarball = await ensureLabImage("node-exporter", log);
+    log(`node-exporter image ready in ${seconds(t0).toFixed(1)} s`);
+  }, 10 * 60000);
+
+  test("cached on a second run; the tarball holds the tag; entrypoint and user as the official image's", async () => {
+    await expectCached("node-exporter", tarball);
+    const cfg = await imageConfig(tag);
+    expect(cfg.Entrypoint).toEqual(["/bin/node_exporter"]);
+    expect(cfg.Cmd ?? null).toBeNull(); // docker leaves the field out when the image has no CMD
+    expect(cfg.User).toBe("nobody");
+    expect(Object.keys(cfg.ExposedPorts ?? {})).toEqual(["9100/tcp"]);
+    expect(cfg.Labels["org.opencontainers.image.description"]).toBe(
+      "homelab lab build of node-exporter 1.5.0 from Debian's package; not the official image",
+    );
+  });
+
+  test("a running container's /metrics has node_exporter_build_info (1.5.0) and node_cpu_seconds_total", async () => {
+    const name = `homelab-image-test-node-exporter-${process.pid}`;
+    const ip = await runDetached(name, [tag]);
+    await withLogs(name, async () => {
+      const metrics = await getWhen200(`http://${ip}:9100/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(metrics.body).toMatch(/^node_exporter_build_info\{.*version="1\.5\.0".*\} 1$/m);
+      expect(metrics.body).toMatch(/^node_cpu_seconds_total\{cpu="0",mode="idle"\} /m);
+      // The empty textfile directory of Debian's default is in the image.
+      expect(metrics.body).toMatch(/^node_textfile_scrape_error 0$/m);
     });
   });
 });
