@@ -84,6 +84,37 @@ case "$*" in *ControlAvailable*) echo true;; *Cluster.ID*) echo '${current}';; "
     expect(left).toBe(leaves);
   });
 
+  test.each([
+    ["twice refused as out of sequence, then accepted", "out", 0, /drained swarm-worker-1/],
+    ["refused for another reason", "other", 1, /no such node/],
+  ])("drain.sh with the node update %s", (_what, failure, status, message) => {
+    // A stub `docker`: a manager; `node update` fails twice (as `failure` says), then succeeds.
+    const dir = fs.mkdtempSync("/tmp/homelab-stub-");
+    const stub = `#!/bin/sh
+case "$*" in
+  *ControlAvailable*) echo true;;
+  "node ls"*) echo "id1 swarm-worker-1";;
+  "node update"*)
+    n=$(cat ${dir}/tries 2>/dev/null || echo 0); echo $((n + 1)) >${dir}/tries
+    if [ "$n" -lt 2 ]; then
+      if [ "${failure}" = out ]; then echo "Error response from daemon: rpc error: code = Unknown desc = update out of sequence" >&2; else echo "Error: no such node: id1" >&2; fi
+      exit 1
+    fi;;
+  "node ps"*) ;;
+  "node inspect"*) echo worker;;
+  *) echo active;;
+esac
+`;
+    fs.writeFileSync(path.join(dir, "docker"), stub, { mode: 0o755 });
+    const { command, stdin } = scriptInvocation("drain", ["swarm-worker-1"]);
+    const result = spawnSync("bash", ["-c", command], { input: stdin, encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+    const tries = Number(fs.readFileSync(path.join(dir, "tries"), "utf8"));
+    fs.rmSync(dir, { recursive: true });
+    expect(result.status).toBe(status);
+    expect(result.stderr).toMatch(message);
+    expect(tries).toBe(status === 0 ? 3 : 1);
+  });
+
   test("key=value output parses", () => {
     expect(parseKeyValues("a=1\nb=x=y\n\nnoise\n")).toEqual({ a: "1", b: "x=y" });
   });

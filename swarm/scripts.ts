@@ -14,7 +14,13 @@ export interface ScriptInvocation {
 
 const SAFE_ARG = /^[A-Za-z0-9._:=/@+-]+$/;
 
-export function readScript(name: NodeScript | "lib"): string {
+/** Shared shell sent ahead of a script: lib.sh always, others only to the scripts that use them. */
+type ScriptLibrary = "lib" | "node-change";
+
+/** Libraries beyond lib.sh, per script (only those scripts carry them, so a change reruns only their steps). */
+const INCLUDES: Partial<Record<NodeScript, readonly ScriptLibrary[]>> = { "node-config": ["node-change"], drain: ["node-change"] };
+
+export function readScript(name: NodeScript | ScriptLibrary): string {
   return fs.readFileSync(path.join(SCRIPT_DIR, `${name}.sh`), "utf8");
 }
 
@@ -28,7 +34,8 @@ export function scriptInvocation(name: NodeScript, args: readonly string[] = [],
   for (const arg of args) {
     if (!SAFE_ARG.test(arg)) throw new Error(`refusing unsafe argument ${JSON.stringify(arg)} for ${name}.sh`);
   }
-  const stdin = ["set -euo pipefail", secretPreamble, readScript("lib"), readScript(name)].filter((part) => part !== "").join("\n");
+  const includes = (INCLUDES[name] ?? []).map(readScript);
+  const stdin = ["set -euo pipefail", secretPreamble, readScript("lib"), ...includes, readScript(name)].filter((part) => part !== "").join("\n");
   return { command: ["bash", "-s", "--", ...args].join(" "), stdin };
 }
 

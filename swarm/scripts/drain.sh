@@ -8,7 +8,7 @@ if ! is_manager; then log "$(hostname) no longer manages a swarm; nothing to dra
 ids=$(docker node ls --format '{{.ID}} {{.Hostname}}' | awk -v n="$node" '$2 == n { print $1 }')
 [ -n "$ids" ] || { log "$node is not in the swarm"; exit 0; }
 for id in $ids; do
-  docker node update --availability drain "$id" >/dev/null
+  node_change update --availability drain "$id"
 done
 for _ in $(seq 1 120); do
   running=0
@@ -22,7 +22,7 @@ done
 [ "$running" -eq 0 ] || log "warning: $running task(s) still on $node after 120 s; continuing"
 for id in $ids; do
   if [ "$(docker node inspect --format '{{.Spec.Role}}' "$id")" = manager ] && [ "$id" != "$(docker info --format '{{.Swarm.NodeID}}')" ]; then
-    docker node demote "$id" >/dev/null
+    node_change demote "$id"
   fi
 done
 log "drained $node"

@@ -28,14 +28,14 @@ esac
 
 for stale in $(docker node ls --format '{{.ID}} {{.Hostname}}' | awk -v n="$node" -v id="$ready_id" '$2 == n && $1 != id { print $1 }'); do
   log "removing stale swarm entry $stale of $node"
-  docker node demote "$stale" >/dev/null 2>&1 || true
+  node_change demote "$stale" 2>/dev/null || true
   docker node rm --force "$stale" >/dev/null
 done
 
 current_role=$(docker node inspect --format '{{.Spec.Role}}' "$ready_id")
 if [ "$current_role" != "$role" ]; then
   log "changing $node from $current_role to $role"
-  if [ "$role" = manager ]; then docker node promote "$ready_id" >/dev/null; else docker node demote "$ready_id" >/dev/null; fi
+  if [ "$role" = manager ]; then node_change promote "$ready_id"; else node_change demote "$ready_id"; fi
 fi
 
 args=(--availability "$availability")
@@ -48,5 +48,5 @@ while IFS= read -r existing; do
   [ -n "$existing" ] || continue
   [ -n "${wanted[$existing]:-}" ] || args+=(--label-rm "$existing")
 done < <(docker node inspect --format '{{range $k, $v := .Spec.Labels}}{{println $k}}{{end}}' "$ready_id")
-docker node update "${args[@]}" "$ready_id" >/dev/null
+node_change update "${args[@]}" "$ready_id"
 echo "node_id=$ready_id"
