@@ -1,0 +1,3 @@
+module homelab.local/lab/images/standin
+
+go 1.22
