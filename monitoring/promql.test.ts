@@ -1,6 +1,7 @@
 import {
   PromQLError,
   dashboardExpressions,
+  dashboardPanels,
   expandGrafanaVariables,
   metricNames,
   ruleExpressions,
@@ -124,6 +125,20 @@ describe("dashboardExpressions", () => {
       { panel: "Collapsed / Inner [A]", expr: "inner_metric" },
       // an expanded row's panels follow it, so a panel after a collapsed row is that row's
       { panel: "Collapsed / panel 9", expr: "untitled_metric" },
+    ]);
+  });
+
+  it("dashboardPanels lists rows and panels, nested ones after their row", () => {
+    expect(dashboardPanels(dashboard).map((p) => p.path)).toEqual([
+      "Up",
+      "Nodes",
+      "Nodes / Load",
+      "Nodes / Logs",
+      "Nodes / Mixed",
+      "Collapsed",
+      "Collapsed / Inner",
+      "Collapsed / Note",
+      "Collapsed / panel 9",
     ]);
   });
 

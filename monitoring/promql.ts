@@ -1,7 +1,8 @@
 import * as YAML from "yaml";
-// Prometheus' own grammar (the one its web UI's editor uses), so what parses here is what the
-// Prometheus UI accepts, including Prometheus 3's quoted names. The package is `type: module` but
-// ships a CommonJS build under its `require` export, which ts-jest and ts-node load as it is.
+// Prometheus' own grammar (its web UI's editor uses it) rather than a hand-written one. It follows
+// the newest Prometheus: syntax an older server refuses (3.0's quoted names) still parses here, so
+// promtool remains the check against a given server. The package is `type: module` but ships a
+// CommonJS build under its `require` export, which ts-jest and ts-node load as it is.
 import { parser } from "@prometheus-io/lezer-promql";
 
 // Derived instead of imported: @lezer/common is only a peer of the parser, not a dependency of ours.
@@ -149,37 +150,51 @@ type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 const array = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
+/** A panel of a Grafana dashboard and its place: `Row / Title` (or `panel <id>` for an untitled one). */
+export interface DashboardPanel {
+  readonly path: string;
+  readonly panel: Record<string, unknown>;
+}
+
 /**
- * Every Prometheus query of a Grafana dashboard (the dashboard object, or an API export that wraps
- * it in `dashboard`), in panel order: panels inside collapsed rows (`panels` of the row) and the
- * panels an expanded row heads (the ones after it at top level) are named after their row.
- * Targets of another datasource type (Loki also says `expr`) are left out. Expressions are as
- * written: Grafana's variables such as `$__rate_interval` are in them (see expandGrafanaVariables).
+ * Every panel of a Grafana dashboard (the dashboard object, or an API export that wraps it in
+ * `dashboard`), in order, rows included: panels inside a collapsed row (its `panels`) and the ones
+ * an expanded row heads (those after it at top level) are named after their row.
  */
-export function dashboardExpressions(json: unknown): PanelExpression[] {
+export function dashboardPanels(json: unknown): DashboardPanel[] {
   const dashboard = isObject(json) && isObject(json.dashboard) ? json.dashboard : json;
   if (!isObject(dashboard)) throw new Error("a Grafana dashboard is a JSON object");
-  const found: PanelExpression[] = [];
+  const found: DashboardPanel[] = [];
   const visit = (panel: unknown, row: string | undefined) => {
     if (!isObject(panel)) return;
     const title = typeof panel.title === "string" && panel.title !== "" ? panel.title : `panel ${String(panel.id ?? "?")}`;
     const path = row === undefined ? title : `${row} / ${title}`;
+    found.push({ path, panel });
+    for (const inner of array(panel.panels)) visit(inner, path);
+  };
+  let row: string | undefined;
+  for (const panel of array(dashboard.panels)) {
+    const isRow = isObject(panel) && panel.type === "row";
+    visit(panel, isRow ? undefined : row);
+    if (isRow) row = typeof panel.title === "string" ? panel.title : undefined;
+  }
+  return found;
+}
+
+/**
+ * Every Prometheus query of a Grafana dashboard, in panel order, named `Row / Title [refId]`.
+ * Targets of another datasource type (Loki also says `expr`) are left out. Expressions are as
+ * written: Grafana's variables such as `$__rate_interval` are in them (see expandGrafanaVariables).
+ */
+export function dashboardExpressions(json: unknown): PanelExpression[] {
+  const found: PanelExpression[] = [];
+  for (const { path, panel } of dashboardPanels(json)) {
     for (const target of array(panel.targets)) {
       if (!isObject(target) || typeof target.expr !== "string" || target.expr.trim() === "") continue;
       const source = isObject(target.datasource) ? target.datasource : panel.datasource;
       if (isObject(source) && typeof source.type === "string" && source.type !== "prometheus") continue;
       const refId = typeof target.refId === "string" ? ` [${target.refId}]` : "";
       found.push({ panel: path + refId, expr: target.expr });
-    }
-    for (const inner of array(panel.panels)) visit(inner, path);
-  };
-  let row: string | undefined;
-  for (const panel of array(dashboard.panels)) {
-    if (isObject(panel) && panel.type === "row") {
-      row = typeof panel.title === "string" ? panel.title : undefined;
-      visit(panel, undefined);
-    } else {
-      visit(panel, row);
     }
   }
   return found;

@@ -1,0 +1,184 @@
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as YAML from "yaml";
+import { GRAFANA_DIR, dashboardMetricNames, loadDashboards } from "./grafana";
+import { dashboardExpressions, dashboardPanels } from "./promql";
+
+type Json = Record<string, unknown>;
+
+const readYaml = (file: string): Json => YAML.parse(fs.readFileSync(path.join(GRAFANA_DIR, file), "utf8"), { uniqueKeys: true }) as Json;
+
+const datasources = readYaml("datasources.yml");
+const providers = readYaml("dashboards.yml");
+const dashboards = loadDashboards();
+const provisioned = (datasources.datasources as Json[])[0];
+
+describe("datasources.yml", () => {
+  it("provisions the stack's Prometheus as the one default datasource, uid prometheus, through Grafana's server", () => {
+    expect(datasources.apiVersion).toBe(1);
+    expect(datasources.datasources).toHaveLength(1);
+    expect(provisioned).toMatchObject({
+      type: "prometheus",
+      uid: "prometheus",
+      access: "proxy",
+      url: "http://prometheus:9090",
+      isDefault: true,
+      editable: false,
+    });
+  });
+
+  // prometheus.yml is the stack author's; until it is in the tree there is nothing to compare with
+  const prometheusYml = path.join(GRAFANA_DIR, "..", "prometheus.yml");
+  (fs.existsSync(prometheusYml) ? it : it.skip)("tells Grafana Prometheus' scrape interval, which $__rate_interval is built on", () => {
+    const prometheus = YAML.parse(fs.readFileSync(prometheusYml, "utf8")) as { global?: { scrape_interval?: string } };
+    // Prometheus' default when global says none
+    expect((provisioned.jsonData as Json).timeInterval).toBe(prometheus.global?.scrape_interval ?? "1m");
+  });
+});
+
+describe("dashboards.yml", () => {
+  it("loads every dashboard file from /etc/grafana/dashboards into the folder Homelab, with UI edits refused", () => {
+    expect(providers.apiVersion).toBe(1);
+    expect(providers.providers).toEqual([
+      expect.objectContaining({
+        type: "file",
+        folder: "Homelab",
+        allowUiUpdates: false,
+        options: expect.objectContaining({ path: "/etc/grafana/dashboards" }),
+      }),
+    ]);
+  });
+});
+
+describe("dashboards", () => {
+  it("are the expected files", () => {
+    expect(dashboards.map((d) => d.file)).toEqual(["cluster.json"]);
+  });
+
+  it("each has its own uid (at most Grafana's 40 characters) and title, and a schema version", () => {
+    const fields = dashboards.map(({ json }) => json as Json);
+    for (const d of fields) {
+      expect(d.uid).toMatch(/^[a-zA-Z0-9_-]{1,40}$/);
+      expect(typeof d.title).toBe("string");
+      expect(typeof d.schemaVersion).toBe("number");
+      // provisioning matches dashboards by uid; an id from an export would point at another database's row
+      expect(d.id ?? null).toBeNull();
+    }
+    expect(new Set(fields.map((d) => d.uid)).size).toBe(fields.length);
+    expect(new Set(fields.map((d) => d.title)).size).toBe(fields.length);
+  });
+
+  it("cluster.json is the Homelab cluster dashboard", () => {
+    const cluster = dashboards.find((d) => d.file === "cluster.json")?.json as Json;
+    expect(cluster).toMatchObject({ uid: "homelab-cluster", title: "Homelab cluster", schemaVersion: 39, editable: false });
+  });
+
+  describe.each(dashboards.map((d) => [d.file, d.json] as const))("%s", (_file, json) => {
+    const panels = dashboardPanels(json);
+
+    it("has unique panel ids", () => {
+      const ids = panels.map((p) => p.panel.id);
+      expect(ids.every((id) => typeof id === "number")).toBe(true);
+      expect(new Set(ids).size).toBe(ids.length);
+    });
+
+    it("queries only the provisioned datasource, on every panel and target, nested ones too", () => {
+      const want = { type: "prometheus", uid: provisioned.uid };
+      for (const { path: where, panel } of panels) {
+        const targets = (panel.targets ?? []) as Json[];
+        if (panel.type === "row" || panel.type === "text") {
+          // these query nothing; a target here would silently go to whatever datasource is default
+          expect({ where, targets }).toEqual({ where, targets: [] });
+          continue;
+        }
+        expect({ where, datasource: panel.datasource }).toEqual({ where, datasource: want });
+        expect(targets.length).toBeGreaterThan(0);
+        for (const t of targets) expect({ where, datasource: t.datasource }).toEqual({ where, datasource: want });
+      }
+    });
+
+    it("has no two panels on the same grid cells", () => {
+      const taken = new Map<string, string>();
+      for (const { path: where, panel } of panels) {
+        const { x, y, w, h } = panel.gridPos as { x: number; y: number; w: number; h: number };
+        expect(x + w).toBeLessThanOrEqual(24);
+        for (let i = x; i < x + w; i++) {
+          for (let j = y; j < y + h; j++) {
+            expect({ cell: [i, j], by: taken.get(`${i},${j}`) ?? where }).toEqual({ cell: [i, j], by: where });
+            taken.set(`${i},${j}`, where);
+          }
+        }
+      }
+    });
+
+    it("takes every range of rate() and the like from $__rate_interval", () => {
+      for (const { panel, expr } of dashboardExpressions(json)) {
+        // a string literal may hold brackets (a regex); subqueries ([1h:5m]) are another matter
+        const ranges = [...expr.replace(/"(?:[^"\\]|\\.)*"/g, '""').matchAll(/\[([^\]]*)\]/g)].map((m) => m[1]).filter((r) => !r.includes(":"));
+        expect({ panel, ranges }).toEqual({ panel, ranges: ranges.map(() => "$__rate_interval") });
+      }
+    });
+  });
+
+  it("cluster.json ends with the Just-in-time services row, holding its placeholder", () => {
+    const panels = dashboardPanels(dashboards.find((d) => d.file === "cluster.json")?.json);
+    const row = panels.findIndex((p) => p.panel.type === "row" && p.panel.title === "Just-in-time services");
+    expect(row).toBeGreaterThan(0);
+    const rest = panels.slice(row + 1);
+    expect(rest.map((p) => [p.path, p.panel.type])).toEqual([["Just-in-time services / To come", "text"]]);
+    expect((rest[0].panel.options as Json).content).toMatch(/JIT helper lands/);
+  });
+
+  it("cluster.json's queries", () => {
+    expect(dashboardExpressions(dashboards.find((d) => d.file === "cluster.json")?.json)).toEqual([
+      { panel: "Nodes / Nodes up [A]", expr: 'sum(up{job="docker-engine"})' },
+      { panel: "Nodes / Nodes up [B]", expr: 'count(up{job="docker-engine"} == 0) or vector(0)' },
+      { panel: "Nodes / CPU used per node [A]", expr: '1 - avg by (node) (rate(node_cpu_seconds_total{mode="idle"}[$__rate_interval]))' },
+      { panel: "Nodes / Memory used per node [A]", expr: "max by (node) (node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes)" },
+      { panel: "Nodes / Temperature per node [A]", expr: "max by (node) (node_thermal_zone_temp)" },
+      {
+        // node-exporter 1.5 reports a mount point with its --path.rootfs prefix stripped (rootfsStripPrefix)
+        panel: "Nodes / Root disk used per node [A]",
+        expr: 'max by (node) (1 - node_filesystem_avail_bytes{mountpoint="/"} / node_filesystem_size_bytes{mountpoint="/"})',
+      },
+      { panel: "Nodes / Running containers per node [A]", expr: 'count by (node) (up{job="swarm-tasks", state="running"})' },
+      {
+        panel: "Services / Task failures per service (15 min) [A]",
+        expr: 'count by (service) (up{job="swarm-tasks", state=~"failed|rejected"} unless up{job="swarm-tasks", state=~"failed|rejected"} offset 15m)',
+      },
+      {
+        panel: "Services / Memory per service [A]",
+        expr: 'sum by (container_label_com_docker_swarm_service_name) (container_memory_working_set_bytes{container_label_com_docker_swarm_service_name!=""})',
+      },
+    ]);
+  });
+});
+
+describe("dashboardMetricNames", () => {
+  it("parses every query and lists the metrics the dashboards need from the exporters", () => {
+    expect(dashboardMetricNames()).toEqual([
+      "container_memory_working_set_bytes",
+      "node_cpu_seconds_total",
+      "node_filesystem_avail_bytes",
+      "node_filesystem_size_bytes",
+      "node_memory_MemAvailable_bytes",
+      "node_memory_MemTotal_bytes",
+      "node_thermal_zone_temp",
+      "up",
+    ]);
+  });
+
+  it("names the file and panel of a query it cannot read", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "grafana-"));
+    try {
+      const panel = { type: "timeseries", title: "Bad", targets: [{ refId: "A", expr: 'rate({__name__=~"node_.+"}[$__rate_interval])' }] };
+      fs.writeFileSync(path.join(dir, "bad.json"), JSON.stringify({ uid: "b", panels: [panel] }));
+      expect(() => dashboardMetricNames(dir)).toThrow(/bad\.json: Bad \[A\]: \{__name__=~"node_\.\+"\}: .*not a plain name/);
+      fs.writeFileSync(path.join(dir, "bad.json"), "{");
+      expect(() => dashboardMetricNames(dir)).toThrow(/^bad\.json: /);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
