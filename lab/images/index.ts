@@ -4,6 +4,9 @@
  * dockerd and saves it to a tarball in the cache, for the nodes' dockerds to load. Traefik is built
  * from source, whoami and adguardhome are STAND-INs written here (not the real software), haproxy
  * and the monitoring stack's prometheus, alertmanager and node-exporter are Debian's packages.
+ * standin is one more STAND-IN, a single program under several tags (LAB_IMAGE_EXTRA_TAGS): grafana,
+ * vaultwarden, forgejo, mealie, minio, home-assistant and tailscale are not the real software in the
+ * lab (AGPL, or source the Go module proxy refuses): their stacks can deploy, but no app works.
  */
 import * as path from "path";
 import { REPO_ROOT } from "../config";
@@ -19,9 +22,30 @@ export const LAB_IMAGE_TAGS = {
   prometheus: "prom/prometheus:v2.42.0",
   alertmanager: "prom/alertmanager:v0.25.0",
   "node-exporter": "prom/node-exporter:v1.5.0",
+  standin: "grafana/grafana:11.4.0",
 } as const;
 
 export type LabImageName = keyof typeof LAB_IMAGE_TAGS;
+
+/**
+ * The other tags of an image that carries several, all in its one tarball (lab/images/standin/
+ * image.sh lists the same, with each one's ports).
+ */
+export const LAB_IMAGE_EXTRA_TAGS: { readonly [K in LabImageName]?: readonly string[] } = {
+  standin: [
+    "vaultwarden/server:1.32.7",
+    "codeberg.org/forgejo/forgejo:9.0.3",
+    "ghcr.io/mealie-recipes/mealie:v2.4.2",
+    "minio/minio:RELEASE.2024-12-18T13-15-44Z",
+    "ghcr.io/home-assistant/home-assistant:2024.12.5",
+    "tailscale/tailscale:v1.78.1",
+  ],
+};
+
+/** Every tag an image's tarball holds, LAB_IMAGE_TAGS's first. */
+export function labImageTags(name: LabImageName): string[] {
+  return [LAB_IMAGE_TAGS[name], ...(LAB_IMAGE_EXTRA_TAGS[name] ?? [])];
+}
 
 /**
  * What each image is made from and how long that takes, measured on the 2-core lab host, so that a
@@ -38,6 +62,7 @@ const ORIGIN: Record<LabImageName, string> = {
   prometheus: "from Debian's prometheus package: 6 to 9 s cold, ~1 s cached",
   alertmanager: "from Debian's prometheus-alertmanager package: ~9 s cold, ~1 s cached",
   "node-exporter": "from Debian's prometheus-node-exporter package: ~2 s cold, ~1 s cached",
+  standin: "STAND-IN for 7 apps' tags, built from lab/images/standin: up to ~3 min cold, ~1 s cached",
 };
 
 /** Builds the image unless its cached build is current; returns the path of its `docker save` tarball. */
@@ -57,10 +82,10 @@ export async function ensureLabImage(name: LabImageName, log: Log = defaultLog):
  * Every lab image, built or reused one after the other: the host has two cores, and Traefik's cold
  * build alone keeps both busy for minutes.
  */
-export async function ensureLabImages(log: Log = defaultLog): Promise<Array<{ tag: string; tarball: string }>> {
-  const out: Array<{ tag: string; tarball: string }> = [];
+export async function ensureLabImages(log: Log = defaultLog): Promise<Array<{ tags: string[]; tarball: string }>> {
+  const out: Array<{ tags: string[]; tarball: string }> = [];
   for (const name of Object.keys(LAB_IMAGE_TAGS) as LabImageName[]) {
-    out.push({ tag: LAB_IMAGE_TAGS[name], tarball: await ensureLabImage(name, log) });
+    out.push({ tags: labImageTags(name), tarball: await ensureLabImage(name, log) });
   }
   return out;
 }

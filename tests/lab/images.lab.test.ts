@@ -4,11 +4,12 @@
  * network are not used here.
  */
 import * as fs from "fs";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { run } from "../../lab/exec";
 import { ensureHost } from "../../lab/host";
-import { LAB_IMAGE_TAGS, LabImageName, ensureLabImage, ensureLabImages } from "../../lab/images";
+import { LAB_IMAGE_TAGS, LabImageName, ensureLabImage, ensureLabImages, labImageTags } from "../../lab/images";
 import { seconds } from "./helpers";
 
 const log = (l: string) => process.stderr.write(`[lab-images] ${l}\n`);
@@ -465,12 +466,122 @@ describe("prom/node-exporter:v1.5.0 (Debian's package, lab/images/node-exporter)
   });
 });
 
+describe("STAND-INs for grafana, vaultwarden, forgejo, mealie, minio, home-assistant and tailscale (one image, lab/images/standin)", () => {
+  const tags = labImageTags("standin");
+  const forgejo = "codeberg.org/forgejo/forgejo:9.0.3";
+  const minio = "minio/minio:RELEASE.2024-12-18T13-15-44Z";
+  let tarball = "";
+  let dir = "";
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    tarball = await ensureLabImage("standin", log);
+    log(`standin images ready in ${seconds(t0).toFixed(1)} s`);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-standin-test-"));
+  }, 10 * 60000);
+
+  afterAll(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("cached on a second run; one tarball holds every tag over one shared layer; each tag is labelled a stand-in for itself", async () => {
+    const t0 = Date.now();
+    expect(await ensureLabImage("standin", log)).toBe(tarball);
+    expect(seconds(t0)).toBeLessThan(15);
+    expect((await savedTags(tarball)).sort()).toEqual([...tags].sort());
+    const images = JSON.parse((await run("docker", ["image", "inspect", ...tags])).stdout) as Array<{
+      RepoTags: string[];
+      RootFS: { Layers: string[] };
+      Config: { Entrypoint: string[]; Env: string[]; Labels: Record<string, string> };
+    }>;
+    expect(new Set(images.map((i) => JSON.stringify(i.RootFS.Layers))).size).toBe(1);
+    expect(images[0].RootFS.Layers).toHaveLength(1);
+    for (const [i, t] of tags.entries()) {
+      expect(images[i].RepoTags).toContain(t);
+      expect(images[i].Config.Entrypoint).toEqual(["/standin"]);
+      expect(images[i].Config.Env).toContain(`STANDIN_FOR=${t}`);
+      expect(images[i].Config.Labels["org.opencontainers.image.description"]).toBe(`homelab lab STAND-IN for ${t} (not the real software)`);
+    }
+    // The binary once, not once a tag.
+    expect(fs.statSync(tarball).size).toBeLessThan(20 * 2 ** 20);
+  });
+
+  test("forgejo and minio, given their real commands, answer on their ports naming their own tag; forgejo's ssh port accepts and closes; a secret file is logged by name only; SIGTERM stops them at once", async () => {
+    const value = `standin-test-secret-${process.pid}-${Date.now()}`;
+    const secret = path.join(dir, "db_password");
+    fs.writeFileSync(secret, value, { mode: 0o644 });
+    const fj = `homelab-image-test-standin-forgejo-${process.pid}`;
+    const mn = `homelab-image-test-standin-minio-${process.pid}`;
+    const fjIp = await runDetached(fj, [
+      "-p", "127.0.0.1::3000", "-p", "127.0.0.1::22",
+      "-v", `${secret}:/run/secrets/db_password:ro`,
+      forgejo, "/bin/s6-svscan", "/etc/s6",
+    ]);
+    await runDetached(mn, ["-p", "127.0.0.1::9000", "-p", "127.0.0.1::9001", minio, "server", "/data", "--console-address", ":9001"]);
+
+    const answer = (t: string, port: number, p: string) => ({
+      status: 200,
+      type: "text/plain; charset=utf-8",
+      body: `STAND-IN for ${t} (homelab lab; not the real software)\nhost: 127.0.0.1:${port}\npath: ${p}\n`,
+    });
+    await withLogs(fj, async () => {
+      const web = await hostPort(fj, 3000);
+      expect(await requestWhenUp(`http://127.0.0.1:${web}/api/healthz`)).toEqual(answer(forgejo, web, "/api/healthz"));
+      expect(await request(`http://127.0.0.1:${web}/user/login`)).toEqual(answer(forgejo, web, "/user/login"));
+      await hostPort(fj, 22);
+      // On the bridge address, not the published port: docker-proxy accepts there and closes when
+      // the container refuses, so only a direct connect tells "accepted" from "nothing listens".
+      expect(await tcpAnswer(fjIp, 22)).toBe("");
+
+      const logs = await run("docker", ["logs", fj]);
+      const text = logs.stdout + logs.stderr;
+      expect(text).toContain(`secret db_password: ${value.length} bytes (contents not logged)`);
+      expect(text).toContain("ignoring 2 argument(s) meant for the real image");
+      expect(text).not.toContain(value);
+    });
+    await withLogs(mn, async () => {
+      for (const port of [9000, 9001]) {
+        const p = await hostPort(mn, port);
+        expect(await requestWhenUp(`http://127.0.0.1:${p}/minio/health/live`)).toEqual(answer(minio, p, "/minio/health/live"));
+      }
+      const api = await hostPort(mn, 9000);
+      // A request that is not HTTP gets net/http's 400, and the next one its answer as before.
+      expect(await tcpAnswer("127.0.0.1", api, "NOT HTTP\r\n\r\n")).toMatch(/^HTTP\/1\.1 400 /);
+      expect(await request(`http://127.0.0.1:${api}/healthz`)).toEqual(answer(minio, api, "/healthz"));
+      expect((await run("docker", ["logs", mn])).stderr).toContain("no secrets: /run/secrets does not exist");
+    });
+
+    for (const name of [fj, mn]) {
+      // Started before the stop: the container is gone (--rm) once it has exited.
+      const exit = run("docker", ["wait", name], { allowFail: true });
+      const t0 = Date.now();
+      await run("docker", ["stop", "-t", "10", name]);
+      expect({ name, fast: seconds(t0) < 5, exit: (await exit).stdout.trim() }).toEqual({ name, fast: true, exit: "0" });
+    }
+  });
+});
+
+/** What a TCP server sends (after `send`, if given) until it closes, within 5 s. */
+function tcpAnswer(host: string, port: number, send?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host, port });
+    let got = "";
+    sock.setTimeout(5000, () => sock.destroy(new Error(`${host}:${port} still open after 5 s; got ${JSON.stringify(got)}`)));
+    sock.on("connect", () => {
+      if (send !== undefined) sock.write(send);
+    });
+    sock.on("data", (d) => (got += d.toString("latin1")));
+    sock.on("error", reject);
+    sock.on("close", () => resolve(got));
+  });
+}
+
 describe("ensureLabImages", () => {
-  test("gives every lab image's tag and tarball, in LAB_IMAGE_TAGS order (all cached by now)", async () => {
+  test("gives every lab image's tags and tarball, in LAB_IMAGE_TAGS order (all cached by now)", async () => {
     const t0 = Date.now();
     const all = await ensureLabImages(log);
-    expect(all.map((i) => i.tag)).toEqual(Object.values(LAB_IMAGE_TAGS));
-    for (const i of all) expect(await savedTags(i.tarball)).toEqual([i.tag]);
+    expect(all.map((i) => i.tags)).toEqual((Object.keys(LAB_IMAGE_TAGS) as LabImageName[]).map(labImageTags));
+    for (const i of all) expect((await savedTags(i.tarball)).sort()).toEqual([...i.tags].sort());
     expect(seconds(t0)).toBeLessThan(30);
   });
 });
