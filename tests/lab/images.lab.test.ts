@@ -536,7 +536,7 @@ describe("STAND-INs for grafana, vaultwarden, forgejo, mealie, minio, home-assis
       const logs = await run("docker", ["logs", fj]);
       const text = logs.stdout + logs.stderr;
       expect(text).toContain(`secret db_password: ${value.length} bytes (contents not logged)`);
-      expect(text).toContain("ignoring 2 argument(s) meant for the real image");
+      expect(text).toContain("started as /standin, ignoring 2 argument(s) meant for the real image");
       expect(text).not.toContain(value);
     });
     await withLogs(mn, async () => {
@@ -558,6 +558,19 @@ describe("STAND-INs for grafana, vaultwarden, forgejo, mealie, minio, home-assis
       await run("docker", ["stop", "-t", "10", name]);
       expect({ name, fast: seconds(t0) < 5, exit: (await exit).stdout.trim() }).toEqual({ name, fast: true, exit: "0" });
     }
+  });
+
+  test("an entrypoint through /bin/sh, as stacks/homeassistant's, starts the stand-in (the script is not run)", async () => {
+    const ha = "ghcr.io/home-assistant/home-assistant:2024.12.5";
+    const name = `homelab-image-test-standin-homeassistant-${process.pid}`;
+    await runDetached(name, ["-p", "127.0.0.1::8123", "--entrypoint", "/bin/sh", ha, "/homelab/seed-config.sh"]);
+    await withLogs(name, async () => {
+      const p = await hostPort(name, 8123);
+      const r = await requestWhenUp(`http://127.0.0.1:${p}/manifest.json`);
+      expect(r.status).toBe(200);
+      expect(r.body.split("\n")[0]).toBe(`STAND-IN for ${ha} (homelab lab; not the real software)`);
+      expect((await run("docker", ["logs", name])).stderr).toContain("started as /bin/sh, ignoring 1 argument(s)");
+    });
   });
 });
 

@@ -116,10 +116,12 @@ else
   rm -rf "$ctx"
   mkdir -p "$ctx"
   say "docker build $base (recipe $key)"
-  lab_put "$bin" "$ctx/standin"
+  lab_put "$bin" "$ctx/rootfs/standin"
+  mkdir -p "$ctx/rootfs/bin"
+  ln -s /standin "$ctx/rootfs/bin/sh"
   build "$here/Dockerfile" "$ctx" "$base"
   # The tags' builds send no files: the context holds only what the base build needed.
-  rm -f "$ctx/standin"
+  rm -rf "$ctx/rootfs"
   for s in "${standins[@]}"; do
     t="${s%% *}"
     ports=""

@@ -15,15 +15,16 @@
 // /run/secrets and logs each one's name and byte count, never its contents, so tests can see that
 // Swarm delivered the secrets. SIGTERM or SIGINT stops it at once with exit status 0, so that
 // Swarm need not wait out its 10 s grace period. Its arguments, which a compose file's `command:`
-// fills with the real app's flags, are ignored.
+// fills with the real app's flags, are ignored. The image's /bin/sh is this program too, so that a
+// compose file's `entrypoint: ["/bin/sh", "<script>"]` starts it: the script is NOT run.
 //
 // Left out, for every tag: everything the app itself does. No UI, no API (JSON endpoints such as
 // grafana's /api/health or Home Assistant's /manifest.json answer the same text, so a client that
 // parses them fails), no login or auth, nothing stored in the volumes the stacks mount, no outgoing
 // connections (databases, S3, OIDC, SMTP), no SSH protocol on forgejo's port 22, no S3 API on
 // minio's, no VPN (tailscale makes no tun device and joins no tailnet), no TLS, no environment
-// variables but STANDIN_*, no shell or curl/wget for a compose file's healthcheck or entrypoint,
-// and no access log.
+// variables but STANDIN_*, no real shell and no curl/wget for a compose file's healthcheck or
+// entrypoint script, and no access log.
 package main
 
 import (
@@ -241,8 +242,9 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// Only the count: a compose file's command may carry a password.
-	log.Printf("%s; ignoring %d argument(s) meant for the real image", banner(tag), len(os.Args)-1)
+	// The arguments' count only: a compose file's command may carry a password. The program's
+	// name tells an entrypoint through /bin/sh from the image's own.
+	log.Printf("%s; started as %s, ignoring %d argument(s) meant for the real image", banner(tag), os.Args[0], len(os.Args)-1)
 	logSecrets(secretsDir, log.Printf)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

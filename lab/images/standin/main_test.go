@@ -319,7 +319,7 @@ func TestProcessIgnoresItsArgumentsAndExitsZeroOnSIGTERM(t *testing.T) {
 	if err != nil || time.Since(t0) > 3*time.Second {
 		t.Errorf("after SIGTERM: %v in %v; log:\n%s", err, time.Since(t0), logs.String())
 	}
-	for _, want := range []string{"ignoring 4 argument(s) meant for the real image", "stopped by signal"} {
+	for _, want := range []string{"started as " + os.Args[0] + ", ignoring 4 argument(s) meant for the real image", "stopped by signal"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("no %q in the log:\n%s", want, logs.String())
 		}
