@@ -589,6 +589,79 @@ function tcpAnswer(host: string, port: number, send?: string): Promise<string> {
   });
 }
 
+describe("gcr.io/cadvisor/cadvisor:v0.49.1 (the real cAdvisor library, lab-written main, lab/images/cadvisor)", () => {
+  const tag = LAB_IMAGE_TAGS.cadvisor;
+  let tarball = "";
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    tarball = await ensureLabImage("cadvisor", log);
+    log(`cadvisor image ready in ${seconds(t0).toFixed(1)} s (a cold build takes 1 to 6 min)`);
+  }, 15 * 60000);
+
+  test("cached on a second run; the tarball holds the tag; entrypoint, port and healthcheck as the official image's; -version says v0.49.1", async () => {
+    await expectCached("cadvisor", tarball);
+    const cfg = await imageConfig(tag);
+    expect(cfg.Entrypoint).toEqual(["/usr/bin/cadvisor", "-logtostderr"]);
+    expect(cfg.Cmd ?? null).toBeNull();
+    expect(Object.keys(cfg.ExposedPorts ?? {})).toEqual(["8080/tcp"]);
+    const check = JSON.parse((await run("docker", ["image", "inspect", "--format", "{{json .Config.Healthcheck}}", tag])).stdout) as { Test: string[] };
+    expect(check.Test).toEqual(["CMD-SHELL", "wget --quiet --tries=1 --spider $CADVISOR_HEALTHCHECK_URL || exit 1"]);
+    expect(cfg.Labels["org.opencontainers.image.description"]).toBe(
+      "homelab lab build of cAdvisor v0.49.1 (real library, lab-written main); not the official image",
+    );
+    const v = await run("docker", ["run", "--rm", "--network", "none", tag, "-version"], { timeoutMs: 60000 });
+    expect(v.stdout.trim()).toBe("cAdvisor version v0.49.1 (74350beb)");
+  });
+
+  test("with the README's mounts: /healthz is ok, the image's healthcheck passes, /metrics has the container and machine metrics with Docker labels", async () => {
+    const name = `homelab-image-test-cadvisor-${process.pid}`;
+    // A Swarm task carries this label; cAdvisor turns every Docker label of the containers it sees
+    // into a container_label_* label, so its own container stands in for a task here.
+    const service = `homelab-image-test-${process.pid}`;
+    const ip = await runDetached(name, [
+      "--label", `com.docker.swarm.service.name=${service}`,
+      // The image's own check, only more often than its 30 s, so that the test sees it run.
+      "--health-interval", "1s",
+      "-v", "/:/rootfs:ro",
+      "-v", "/var/run:/var/run:ro",
+      "-v", "/sys:/sys:ro",
+      "-v", "/var/lib/docker/:/var/lib/docker:ro",
+      tag,
+    ]);
+    await withLogs(name, async () => {
+      expect(await getWhen200(`http://${ip}:8080/healthz`)).toEqual({ status: 200, body: "ok" });
+
+      // The container's own series come after cAdvisor's first look at it (housekeeping, ~1 s).
+      const own = new RegExp(`^container_cpu_usage_seconds_total\\{[^}]*container_label_com_docker_swarm_service_name="${service}"[^}]*\\} `, "m");
+      let body = "";
+      for (const t0 = Date.now(); !own.test(body) && seconds(t0) < 30; await new Promise((r) => setTimeout(r, 500))) {
+        body = (await get(`http://${ip}:8080/metrics`)).body;
+      }
+      expect(body).toMatch(own);
+      const series = (metric: string) => body.split("\n").filter((l) => l.startsWith(`${metric}{`));
+      for (const metric of ["container_cpu_usage_seconds_total", "container_memory_working_set_bytes", "container_last_seen", "container_start_time_seconds"]) {
+        const mine = series(metric).filter((l) => l.includes(`name="${name}"`));
+        expect({ metric, mine: mine.length > 0 }).toEqual({ metric, mine: true });
+        for (const l of mine) {
+          expect(l).toContain(`container_label_com_docker_swarm_service_name="${service}"`);
+          expect(l).toContain(`image="${tag}"`);
+        }
+        // Every series of a metric carries the same label keys, empty where a container lacks them.
+        for (const l of series(metric)) expect(l).toContain("container_label_com_docker_swarm_service_name=");
+      }
+      expect(body).toMatch(/^machine_memory_bytes\{[^}]*\} [1-9]/m);
+      expect(body).toMatch(/^cadvisor_version_info\{[^}]*cadvisorRevision="74350beb",cadvisorVersion="v0\.49\.1"[^}]*\} 1$/m);
+
+      let health = "";
+      for (const t0 = Date.now(); health !== "healthy" && seconds(t0) < 30; await new Promise((r) => setTimeout(r, 500))) {
+        health = (await run("docker", ["inspect", "--format", "{{.State.Health.Status}}", name])).stdout.trim();
+      }
+      expect(health).toBe("healthy");
+    });
+  });
+});
+
 describe("ensureLabImages", () => {
   test("gives every lab image's tags and tarball, in LAB_IMAGE_TAGS order (all cached by now)", async () => {
     const t0 = Date.now();
