@@ -66,7 +66,7 @@ flock 8
 if [ -x "$bin" ]; then
   say "cached: $bin"
 else
-  say "go build cAdvisor $version with $go_version (cold: ~1 min, ~2 min more with an empty module cache)"
+  say "go build cAdvisor $version with $go_version (cold: ~1 min, up to ~6 min with an empty Go build cache)"
   rm -rf "$slot"
   mkdir -p "$slot"
   x=github.com/google/cadvisor/version
