@@ -21,6 +21,7 @@ const homelab = new Homelab("homelab", {
   previous: readLastRun(),
   stacks,
   dashboardPassword: new pulumi.Config("homelab").getSecret("traefikDashboardPassword"),
+  ntfyTopic: new pulumi.Config("homelab").getSecret("ntfyTopic"),
 });
 
 /** For the operator: what runs where, and how to get in. */
@@ -47,3 +48,7 @@ export const urls = homelab.platform.urls;
 export const traefikDashboardPassword = homelab.platform.dashboardPassword;
 /** AdGuard Home's web UI (urls["dns/adguard"]): user admin, this password. */
 export const dnsAdminPassword = homelab.platform.dnsAdminPassword;
+/** Alertmanager posts to <platform.monitoring.ntfy.server>/<this topic>: subscribe to it in the ntfy app. */
+export const ntfyTopic = homelab.platform.ntfyTopic;
+/** Values Pulumi generated for the stacks' secrets, by `<stack>/<key>`: Grafana's admin password (monitoring/grafana_admin_password), the apps' admin tokens. */
+export const generatedSecrets = homelab.platform.generatedSecrets;

@@ -21,6 +21,8 @@ export interface HomelabArgs {
   readonly stacks?: readonly StackSource[];
   /** The owner's Traefik dashboard password from the stack config, if set (else one is generated). */
   readonly dashboardPassword?: pulumi.Output<string>;
+  /** The owner's ntfy topic for alerts from the stack config, if set (else one is generated). */
+  readonly ntfyTopic?: pulumi.Output<string>;
   /** A secret from the stack config, by key (checked to exist by config/stacks.ts). */
   readonly configSecret?: (key: string) => pulumi.Output<string>;
 }
@@ -76,6 +78,7 @@ export class Homelab extends pulumi.ComponentResource {
         configSecret: args.configSecret ?? ((key) => new pulumi.Config("homelab").requireSecret(key)),
         routedHosts: routedHosts(args.config, args.stacks ?? []),
         dashboardPassword: args.dashboardPassword,
+        ntfyTopic: args.ntfyTopic,
         stackRetries: args.previous ? pulumi.output(args.previous).apply((p) => p.stackRetries ?? {}) : {},
         dns: { upstreams: args.config.platform.dns.upstreams, answers: args.config.nodes.filter((n) => n.role === "manager").map((n) => n.address) },
       },

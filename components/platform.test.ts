@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { StackSource } from "../compose/types";
-import { DEFAULT_NETWORKS, PlatformConfig } from "../config/schema";
+import { DEFAULT_NETWORKS, DEFAULT_MONITORING, PlatformConfig } from "../config/schema";
 import { Registration, recordRegistrations } from "./registrations.testing";
 
 type Recorded = Registration;
@@ -46,7 +46,7 @@ recordRegistrations((r) => resources.push(r));
 
 import { Platform } from "./platform";
 
-const platformConfig: PlatformConfig = { networks: DEFAULT_NETWORKS, stacks: ["demo"], traefik: { internalRanges: [], publicLane: false, dashboardHost: "traefik" }, dns: { upstreams: ["9.9.9.9"] } };
+const platformConfig: PlatformConfig = { networks: DEFAULT_NETWORKS, stacks: ["demo"], traefik: { internalRanges: [], publicLane: false, dashboardHost: "traefik" }, dns: { upstreams: ["9.9.9.9"] }, monitoring: DEFAULT_MONITORING, jit: [] };
 
 function demo(siteText: string): StackSource {
   return {

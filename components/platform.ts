@@ -5,6 +5,7 @@ import { PlatformConfig } from "../config/schema";
 import { DnsSettings, renderAdGuardConfig } from "../routing/dns";
 import { RoutedHost } from "../routing/hosts";
 import { htpasswdLine } from "../routing/htpasswd";
+import { renderAlertmanagerConfig } from "../monitoring/alertmanager";
 import { NodeConnection } from "./connection";
 import { SharedNetworks } from "./networks";
 import { Stack } from "./stack";
@@ -30,6 +31,8 @@ export interface PlatformArgs {
   readonly dns: DnsSettings;
   /** The owner's Traefik dashboard password (`pulumi config set --secret homelab:traefikDashboardPassword`); absent: generated. */
   readonly dashboardPassword?: pulumi.Output<string>;
+  /** The owner's ntfy topic (`pulumi config set --secret homelab:ntfyTopic`); absent: generated. */
+  readonly ntfyTopic?: pulumi.Output<string>;
   /** Per stack, how often its deploy was refused in a row (the last run's `stackRetries` output). */
   readonly stackRetries?: pulumi.Input<Readonly<Record<string, number>>>;
 }
@@ -56,6 +59,10 @@ export class Platform extends pulumi.ComponentResource {
   public readonly dashboardPassword: pulumi.Output<string>;
   /** AdGuard Home's web UI password for its admin user (routing/dns.ts DNS_ADMIN_USER; a secret). */
   public readonly dnsAdminPassword: pulumi.Output<string>;
+  /** The ntfy topic alerts go to (a secret: whoever knows it reads them). */
+  public readonly ntfyTopic: pulumi.Output<string>;
+  /** `<stack>/<key>` → the value Pulumi generated for it (`x-homelab: { generate: … }`): admin passwords and the like (secrets). */
+  public readonly generatedSecrets: Record<string, pulumi.Output<string>>;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super("homelab:platform:Platform", name, {}, opts);
@@ -76,6 +83,12 @@ export class Platform extends pulumi.ComponentResource {
     const dnsAdmin = new random.RandomPassword(`${name}-dns-admin-password`, { length: 24, special: false }, { parent: this });
     this.dnsAdminPassword = pulumi.secret(dnsAdmin.result);
     const adguardConfig = pulumi.secret(dnsAdmin.bcryptHash.apply((hash) => renderAdGuardConfig(args.dns, args.routedHosts, hash)));
+    // ntfy topics are [-_A-Za-z0-9]{1,64}; 32 letters and digits cannot be guessed.
+    this.ntfyTopic = pulumi.secret(args.ntfyTopic ?? new random.RandomPassword(`${name}-ntfy-topic`, { length: 32, special: false }, { parent: this }).result);
+    const alertmanagerConfig = pulumi.secret(
+      this.ntfyTopic.apply((ntfyTopic) => renderAlertmanagerConfig({ ntfyServer: args.platform.monitoring.ntfyServer, ntfyTopic })),
+    );
+    const generated: Record<string, pulumi.Output<string>> = {};
     const retries: Record<string, pulumi.Output<number>> = {};
     this.stacks = Object.fromEntries(
       args.stacks.map((source) => {
@@ -85,12 +98,16 @@ export class Platform extends pulumi.ComponentResource {
           "ca-certificate": this.tls.caCertificatePem,
           "traefik-dashboard-users": dashboardUsers,
           "adguard-config": adguardConfig,
+          "alertmanager-config": alertmanagerConfig,
         };
         const secretValues = Object.fromEntries(
           source.secrets.map((s) => {
             switch (s.source.kind) {
-              case "random":
-                return [s.key, new random.RandomPassword(`${name}-${source.name}-${s.key}`, { length: s.source.length, special: false }, { parent: this }).result];
+              case "random": {
+                const value = pulumi.secret(new random.RandomPassword(`${name}-${source.name}-${s.key}`, { length: s.source.length, special: false }, { parent: this }).result);
+                generated[`${source.name}/${s.key}`] = value;
+                return [s.key, value];
+              }
               case "config":
                 return [s.key, args.configSecret(s.source.key)];
               case "platform":
@@ -117,7 +134,8 @@ export class Platform extends pulumi.ComponentResource {
       }),
     );
     this.stackRetries = retries;
+    this.generatedSecrets = generated;
     this.urls = Object.fromEntries(args.routedHosts.map((h) => [h.target, h.url]));
-    this.registerOutputs({ stacks: this.stacks, caCertificatePem: this.tls.caCertificatePem, urls: this.urls, dashboardPassword: this.dashboardPassword, dnsAdminPassword: this.dnsAdminPassword });
+    this.registerOutputs({ stacks: this.stacks, caCertificatePem: this.tls.caCertificatePem, urls: this.urls, dashboardPassword: this.dashboardPassword, dnsAdminPassword: this.dnsAdminPassword, ntfyTopic: this.ntfyTopic, generatedSecrets: this.generatedSecrets });
   }
 }

@@ -49,15 +49,17 @@ interface Deploy {
  * Per node, the memory the always-on services reserve. A global service counts on every node
  * its constraints allow. A replicated one with N replicas over E eligible nodes counts
  * ceil(N / E) replicas on each (Swarm spreads replicas over nodes; capped by
- * max_replicas_per_node); with 0 replicas (a sleeping just-in-time service) it counts nowhere.
+ * max_replicas_per_node); with 0 replicas, or named in `asleep` (`<stack>/<service>`: the
+ * just-in-time services, woken only when their node has room), it counts nowhere.
  * This is the steady state with every node up: the 25% left over is the room for a node's tasks
  * when another one is off.
  */
-export function reservationsByNode(nodes: readonly BudgetNode[], stacks: readonly StackSource[]): NodeReservation[] {
+export function reservationsByNode(nodes: readonly BudgetNode[], stacks: readonly StackSource[], asleep: ReadonlySet<string> = new Set()): NodeReservation[] {
   const perNode = new Map(nodes.map((n) => [n.name, [] as { service: string; bytes: number }[]]));
   for (const stack of stacks) {
     const services = (stack.document.services ?? {}) as Record<string, { deploy?: Deploy }>;
     for (const name of stack.services) {
+      if (asleep.has(`${stack.name}/${name}`)) continue;
       const reservation = stack.memory?.[name]?.reservation ?? 0;
       const deploy = services[name]?.deploy ?? {};
       const constraints = Array.isArray(deploy.placement?.constraints) ? (deploy.placement!.constraints as string[]) : [];

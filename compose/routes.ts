@@ -37,8 +37,13 @@ export function readRoute(issues: IssueList, at: string, service: string, homela
     return undefined;
   }
   let ok = true;
-  for (const key of Object.keys(route).filter((k) => !["host", "port", "lane"].includes(k))) {
-    issues.error(`${rat}.${key}`, `is not a route setting. Fix: remove it; a route has host, port and lane.`);
+  for (const key of Object.keys(route).filter((k) => !["host", "port", "lane", "auth"].includes(k))) {
+    issues.error(`${rat}.${key}`, `is not a route setting. Fix: remove it; a route has host, port, lane and auth.`);
+    ok = false;
+  }
+  const auth = route.auth ?? false;
+  if (typeof auth !== "boolean") {
+    issues.error(`${rat}.auth`, `${describe(auth)} is not true or false. Fix: "auth: true" puts the platform's login (the Traefik dashboard's user and password) in front of a service that has none of its own.`);
     ok = false;
   }
   const host = route.host;
@@ -56,7 +61,7 @@ export function readRoute(issues: IssueList, at: string, service: string, homela
     issues.error(`${rat}.lane`, `${describe(lane)} is not a lane. Fix: "internal" (LAN and tailnet only, the default) or "public" (also on the public entry point).`);
     ok = false;
   }
-  return ok ? { service, host: host as string, port: port as number, lane: lane as RouteLane } : undefined;
+  return ok ? { service, host: host as string, port: port as number, lane: lane as RouteLane, ...(auth ? { auth: true } : {}) } : undefined;
 }
 
 /** The fully qualified host name of a route. */
@@ -73,11 +78,13 @@ export function routeHost(route: Pick<ServiceRoute, "host">, domain: string): st
 export function routeLabels(stack: string, route: ServiceRoute, domain: string): Record<string, string> {
   const id = `${stack}-${route.service}`.toLowerCase();
   const rule = `Host(\`${routeHost(route, domain)}\`)`;
+  // The lane's filter first: a source outside the LAN is refused before it is asked for a password.
+  const auth = route.auth ? [MIDDLEWARES.dashboardAuth] : [];
   const router = (name: string, entryPoint: string, middleware: string): Record<string, string> => ({
     [`traefik.http.routers.${name}.rule`]: rule,
     [`traefik.http.routers.${name}.entrypoints`]: entryPoint,
     [`traefik.http.routers.${name}.tls`]: "true",
-    [`traefik.http.routers.${name}.middlewares`]: `${middleware}@file`,
+    [`traefik.http.routers.${name}.middlewares`]: [middleware, ...auth].map((m) => `${m}@file`).join(","),
     [`traefik.http.routers.${name}.service`]: id,
   });
   return {

@@ -21,9 +21,10 @@ export type SecretSource =
 /**
  * What the platform makes that a stack may mount as a secret: the wildcard certificate's key and
  * certificate, the homelab CA's certificate (components/tls.ts), the Traefik dashboard's htpasswd
- * line and AdGuard Home's configuration (routing/dns.ts: it holds the admin's bcrypt hash).
+ * line, AdGuard Home's configuration (routing/dns.ts: it holds the admin's bcrypt hash) and
+ * Alertmanager's (monitoring/alertmanager.ts: it holds the ntfy topic).
  */
-export const PLATFORM_SECRETS = ["tls-key", "tls-certificate", "ca-certificate", "traefik-dashboard-users", "adguard-config"] as const;
+export const PLATFORM_SECRETS = ["tls-key", "tls-certificate", "ca-certificate", "traefik-dashboard-users", "adguard-config", "alertmanager-config"] as const;
 export type PlatformSecret = (typeof PLATFORM_SECRETS)[number];
 
 /**
@@ -49,6 +50,8 @@ export interface ServiceRoute {
   /** The port the service's tasks listen on (Traefik reaches task addresses, never the VIP). */
   readonly port: number;
   readonly lane: RouteLane;
+  /** Behind the platform's login (the Traefik dashboard's basic auth), for a service with no login of its own (`auth: true`). */
+  readonly auth?: true;
 }
 
 export interface StackSecret {

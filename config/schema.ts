@@ -136,6 +136,32 @@ export interface DnsConfig {
   readonly upstreams: readonly string[];
 }
 
+/** Prometheus' retention (stacks/monitoring): whichever limit is reached first drops the oldest data. */
+export interface RetentionConfig {
+  /** A Prometheus duration, e.g. 30d. */
+  readonly time: string;
+  /** A Prometheus size, e.g. 4GB: with the images and the OS, a 16 GB SD card keeps room to spare. */
+  readonly size: string;
+}
+
+/** The monitoring stack (stacks/monitoring): how long it keeps data and where its alerts go. */
+export interface MonitoringConfig {
+  readonly retention: RetentionConfig;
+  /**
+   * The ntfy server Alertmanager posts alerts to (https://ntfy.sh or your own). The topic is the
+   * config secret homelab:ntfyTopic, made by @pulumi/random when unset: whoever knows it reads the alerts.
+   */
+  readonly ntfyServer: string;
+}
+
+/** A just-in-time service: asleep at zero replicas until a request comes, stopped again after `idle` without one. */
+export interface JitServiceConfig {
+  /** `<stack>/<service>`, e.g. vaultwarden/vaultwarden. */
+  readonly service: string;
+  /** A duration such as 30m: no request and no open connection for this long puts it back to sleep. */
+  readonly idle: string;
+}
+
 export interface PlatformConfig {
   /** Networks created before any stack (stacks name them `external: true`). */
   readonly networks: readonly SharedNetwork[];
@@ -143,6 +169,12 @@ export interface PlatformConfig {
   readonly stacks: readonly string[];
   readonly traefik: TraefikConfig;
   readonly dns: DnsConfig;
+  readonly monitoring: MonitoringConfig;
+  /**
+   * Just-in-time services, by `<stack>/<service>`. They count as off in the memory budget (what
+   * they reserve is checked when they wake); an entry whose stack is not deployed is ignored.
+   */
+  readonly jit: readonly JitServiceConfig[];
 }
 
 export interface HomelabConfig {
@@ -169,8 +201,24 @@ export const DEFAULT_NETWORKS: readonly SharedNetwork[] = [
   { name: "monitoring", encrypted: false },
 ];
 
-/** The stacks deployed when the config names none: the platform's own. */
-export const DEFAULT_STACKS: readonly string[] = ["traefik", "dns"];
+/** The stacks deployed when the config names none: the platform's own and monitoring. */
+export const DEFAULT_STACKS: readonly string[] = ["traefik", "dns", "monitoring"];
+
+/** The seed's 2 GB Pis each boot from a 16 GB SD card: Flatcar's partitions and the images take ~6 GB. */
+export const DEFAULT_RETENTION: RetentionConfig = { time: "30d", size: "4GB" };
+export const DEFAULT_NTFY_SERVER = "https://ntfy.sh";
+export const DEFAULT_MONITORING: MonitoringConfig = { retention: DEFAULT_RETENTION, ntfyServer: DEFAULT_NTFY_SERVER };
+
+/**
+ * The apps the seed runs just in time, with its timeouts (minio 30 min, forgejo and mealie 60;
+ * Vaultwarden, missing from its list, gets 30).
+ */
+export const DEFAULT_JIT: readonly JitServiceConfig[] = [
+  { service: "vaultwarden/vaultwarden", idle: "30m" },
+  { service: "forgejo/forgejo", idle: "60m" },
+  { service: "mealie/mealie", idle: "60m" },
+  { service: "minio/minio", idle: "30m" },
+];
 
 /** Quad9 (filtering, no logging of addresses): AdGuard Home's upstreams when the config names none. */
 export const DEFAULT_DNS_UPSTREAMS: readonly string[] = ["9.9.9.9", "149.112.112.112"];

@@ -2,6 +2,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { overcommitted, reservationsByNode } from "../compose/budget";
 import { loadStack } from "../compose/load";
+import { placementProblems } from "../compose/placement";
+import { MONITORING_STACK, retentionProblems, withRetention } from "../monitoring/prometheus";
 import { PlatformConfigFile, StackError, StackSource } from "../compose/types";
 import { RoutingConfig, routedHosts, traefikSettings } from "../routing/hosts";
 import { acmeSecretKey, withAcme } from "../routing/acme";
@@ -56,6 +58,8 @@ export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSec
   }
   for (const stack of stacks) {
     const file = path.relative(path.dirname(stacksDir), stack.file);
+    const stackProblems = [...placementProblems(stack, nodes), ...(stack.name === MONITORING_STACK ? retentionProblems(stack) : [])];
+    for (const problem of stackProblems) issues.push({ key: `${file}: ${problem.key}`, message: problem.message });
     for (const network of stack.externalNetworks) {
       if (!networks.has(network)) {
         issues.push({ key: `${file}: networks.${network}`, message: `is external, but homelab:platform.networks does not create it. Fix: add {name: ${network}} to homelab:platform.networks.` });
@@ -78,8 +82,16 @@ export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSec
     if (other) issues.push({ key: `stacks/${routed.target.split("/")[0]}`, message: `routes ${routed.host} to ${routed.target}, which ${other} already answers. Fix: give one of them another x-homelab.route.host (or homelab:platform.traefik.dashboardHost).` });
     seen.set(routed.host, routed.target);
   }
+  const deployed = new Map(stacks.map((s) => [s.name, s]));
+  for (const jit of platform.jit) {
+    const [stackName, service] = jit.service.split("/");
+    const stack = deployed.get(stackName);
+    if (stack && !stack.services.includes(service)) {
+      issues.push({ key: `homelab:platform.jit.${jit.service}`, message: `stacks/${stackName} has no service ${service} (it has ${stack.services.join(", ")}). Fix: name one of those, or set it to false.` });
+    }
+  }
   if (issues.length === 0) {
-    for (const over of overcommitted(reservationsByNode(nodes, stacks))) {
+    for (const over of overcommitted(reservationsByNode(nodes, stacks, new Set(platform.jit.map((j) => j.service))))) {
       issues.push({ key: `homelab:nodes[${nodes.findIndex((n) => n.name === over.node)}] (${over.node})`, message: over.message });
     }
   }
@@ -88,6 +100,8 @@ export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSec
   const acme = platform.traefik.acme;
   return stacks.map((stack) => {
     const filled = { ...stack, configs: stack.configs.map((c) => (c.platform ? { ...c, content: files[c.platform] } : c)) };
-    return stack.name === "traefik" && acme ? withAcme(filled, acme) : filled;
+    if (stack.name === "traefik" && acme) return withAcme(filled, acme);
+    if (stack.name === MONITORING_STACK) return withRetention(filled, platform.monitoring.retention);
+    return filled;
   });
 }

@@ -222,6 +222,13 @@ const cases: BadCase[] = [
   { what: "dashboard host with a dot", edit: (c) => void ((c as any).platform = { traefik: { dashboardHost: "traefik.lab" } }), key: "homelab:platform.traefik.dashboardHost", words: ["one DNS label"] },
   { what: "DNS upstream with a space", edit: (c) => void ((c as any).platform = { dns: { upstreams: ["9.9.9.9 1.1.1.1"] } }), key: "homelab:platform.dns.upstreams[0]", words: ["resolver"] },
   { what: "no DNS upstream", edit: (c) => void ((c as any).platform = { dns: { upstreams: [] } }), key: "homelab:platform.dns.upstreams", words: ["at least one resolver"] },
+  { what: "retention time without a unit", edit: (c) => void ((c as any).platform = { monitoring: { retention: { time: "30" } } }), key: "homelab:platform.monitoring.retention.time", words: ["Prometheus duration", "30d"] },
+  { what: "retention size in GiB", edit: (c) => void ((c as any).platform = { monitoring: { retention: { size: "4GiB" } } }), key: "homelab:platform.monitoring.retention.size", words: ["4GiB", "4GB"] },
+  { what: "ntfy server with the topic in it", edit: (c) => void ((c as any).platform = { monitoring: { ntfy: { server: "https://ntfy.sh/mytopic?x=1" } } }), key: "homelab:platform.monitoring.ntfy.server", words: ["homelab:ntfyTopic"] },
+  { what: "ntfy server not a URL", edit: (c) => void ((c as any).platform = { monitoring: { ntfy: { server: "ntfy.sh" } } }), key: "homelab:platform.monitoring.ntfy.server", words: ["https://ntfy.sh"] },
+  { what: "JIT as a list", edit: (c) => void ((c as any).platform = { jit: ["mealie/mealie"] }), key: "homelab:platform.jit", words: ["<stack>/<service>"] },
+  { what: "JIT entry without a stack", edit: (c) => void ((c as any).platform = { jit: { mealie: { idle: "1h" } } }), key: "homelab:platform.jit.mealie", words: ["<stack>/<service>"] },
+  { what: "JIT idle too short", edit: (c) => void ((c as any).platform = { jit: { "mealie/mealie": { idle: "10s" } } }), key: "homelab:platform.jit.mealie/mealie.idle", words: ["a minute or more"] },
   { what: "unknown platform key", edit: (c) => void ((c as any).platform = { stack: ["whoami"] }), key: "homelab:platform.stack", words: ["unknown setting", "stacks"] },
   {
     what: "node snippet with relative path",
@@ -332,9 +339,16 @@ describe("validateConfig", () => {
           { name: "traefik-public", encrypted: false },
           { name: "monitoring", encrypted: false },
         ],
-        stacks: ["traefik", "dns"],
+        stacks: ["traefik", "dns", "monitoring"],
         traefik: { internalRanges: [], publicLane: false, dashboardHost: "traefik" },
         dns: { upstreams: ["9.9.9.9", "149.112.112.112"] },
+        monitoring: { retention: { time: "30d", size: "4GB" }, ntfyServer: "https://ntfy.sh" },
+        jit: [
+          { service: "vaultwarden/vaultwarden", idle: "30m" },
+          { service: "forgejo/forgejo", idle: "60m" },
+          { service: "mealie/mealie", idle: "60m" },
+          { service: "minio/minio", idle: "30m" },
+        ],
       },
     });
     // The defaults themselves are what the docs promise.
@@ -352,6 +366,16 @@ describe("validateConfig", () => {
       dashboardHost: "traefik",
       availability: "active",
     });
+  });
+
+  test("JIT entries add to the seed's four, replace one's timeout, or keep one always on", () => {
+    const { config } = validateConfig(edited((c) => void ((c as any).platform = { jit: { "mealie/mealie": false, "minio/minio": { idle: "2h" }, "whoami/whoami": { idle: "5m" } } })));
+    expect(config.platform.jit).toEqual([
+      { service: "vaultwarden/vaultwarden", idle: "30m" },
+      { service: "forgejo/forgejo", idle: "60m" },
+      { service: "minio/minio", idle: "2h" },
+      { service: "whoami/whoami", idle: "5m" },
+    ]);
   });
 
   test("reads zram, labels, sshPort and snippets as written", () => {

@@ -11,7 +11,12 @@ import {
   DEFAULT_NETWORKS,
   DEFAULT_STACKS,
   DEFAULT_DNS_UPSTREAMS,
+  DEFAULT_JIT,
+  DEFAULT_NTFY_SERVER,
+  DEFAULT_RETENTION,
   DnsConfig,
+  JitServiceConfig,
+  MonitoringConfig,
   HomelabConfig,
   NetworkConfig,
   PlatformConfig,
@@ -219,8 +224,64 @@ function readPlatform(issues: IssueList, r: MapReader): PlatformConfig {
   }
   const traefik = readTraefik(issues, r.map("traefik"));
   const dns = readDns(issues, r.map("dns"));
+  const monitoring = readMonitoring(issues, r.map("monitoring"));
+  const jit = readJit(issues, r);
   r.rejectUnknownKeys();
-  return { networks: r.raw("networks") === undefined ? DEFAULT_NETWORKS : networks, stacks: r.raw("stacks") === undefined ? DEFAULT_STACKS : stacks, traefik, dns };
+  return { networks: r.raw("networks") === undefined ? DEFAULT_NETWORKS : networks, stacks: r.raw("stacks") === undefined ? DEFAULT_STACKS : stacks, traefik, dns, monitoring, jit };
+}
+
+/** Prometheus' duration and size syntax (--storage.tsdb.retention.time / .size). */
+const PROMETHEUS_DURATION = /^(?:\d+(?:ms|s|m|h|d|w|y))+$/;
+const PROMETHEUS_SIZE = /^\d+(?:B|KB|MB|GB|TB|PB|EB)$/;
+
+function readMonitoring(issues: IssueList, r: MapReader): MonitoringConfig {
+  const retention = r.map("retention");
+  const time = retention.string("time", DEFAULT_RETENTION.time, "a Prometheus duration, e.g. 30d");
+  if (!PROMETHEUS_DURATION.test(time)) issues.error(retention.child("time"), `"${time}" is not a Prometheus duration. Fix: a number and a unit (ms, s, m, h, d, w, y), e.g. 30d or 2w.`);
+  const size = retention.string("size", DEFAULT_RETENTION.size, "a Prometheus size, e.g. 4GB");
+  if (!PROMETHEUS_SIZE.test(size)) issues.error(retention.child("size"), `"${size}" is not a Prometheus size. Fix: a whole number and a unit (B, KB, MB, GB, TB), e.g. 4GB (the Pi's SD card holds the OS and images too).`);
+  retention.rejectUnknownKeys();
+  const ntfy = r.map("ntfy");
+  const ntfyServer = ntfy.string("server", DEFAULT_NTFY_SERVER, "the ntfy server's URL, e.g. https://ntfy.sh").replace(/\/+$/, "");
+  if (!/^https?:\/\/[^\s/?#]+(?:\/[^\s?#]*)?$/.test(ntfyServer)) issues.error(ntfy.child("server"), `"${ntfyServer}" is not an http(s) URL without a query. Fix: e.g. https://ntfy.sh; the topic is the secret homelab:ntfyTopic.`);
+  ntfy.rejectUnknownKeys();
+  r.rejectUnknownKeys();
+  return { retention: { time, size }, ntfyServer };
+}
+
+const JIT_SERVICE = /^[a-z0-9][a-z0-9_-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/**
+ * homelab:platform.jit: `<stack>/<service>: {idle: 30m}` entries added to the seed's defaults, or
+ * `false` to keep one of those always on.
+ */
+function readJit(issues: IssueList, r: MapReader): JitServiceConfig[] {
+  const key = r.child("jit");
+  const raw = r.raw("jit");
+  const byService = new Map(DEFAULT_JIT.map((j) => [j.service, j]));
+  if (raw === undefined || raw === null) return [...byService.values()];
+  if (!isPlainObject(raw)) {
+    issues.error(key, `expected a map of <stack>/<service> to {idle: 30m} or false, got ${Array.isArray(raw) ? "a list" : typeof raw}. Fix: e.g. "vaultwarden/vaultwarden: {idle: 30m}".`);
+    return [...byService.values()];
+  }
+  for (const [service, value] of Object.entries(raw)) {
+    const at = `${key}.${service}`;
+    if (!JIT_SERVICE.test(service)) {
+      issues.error(at, `"${service}" does not name a service. Fix: <stack>/<service>, as in stacks/<stack>/compose.yml, e.g. vaultwarden/vaultwarden.`);
+      continue;
+    }
+    if (value === false) {
+      byService.delete(service);
+      continue;
+    }
+    const entry = MapReader.of(issues, at, value);
+    const idle = entry.string("idle", "30m", "a duration such as 30m or 1h");
+    const seconds = parseDurationSeconds(idle);
+    if (seconds === undefined || seconds < 60) issues.error(entry.child("idle"), `"${idle}" is not a duration of a minute or more. Fix: e.g. 30m or 1h (false instead of the map keeps the service always on).`);
+    entry.rejectUnknownKeys();
+    byService.set(service, { service, idle });
+  }
+  return [...byService.values()];
 }
 
 /** An upstream as AdGuard Home takes it: an address (with a port), or a DoT/DoH/DoQ URL. */

@@ -10,7 +10,7 @@ import * as YAML from "yaml";
 import { loadStack } from "../compose/load";
 import { renderStack } from "../compose/render";
 import { ConfigError } from "../config/reader";
-import { DEFAULT_NETWORKS, DEFAULTS } from "../config/schema";
+import { DEFAULT_MONITORING, DEFAULT_NETWORKS, DEFAULTS } from "../config/schema";
 import { loadStacks } from "../config/stacks";
 import { validateConfig } from "../config/validate";
 import { ACME_STORAGE, withAcme } from "./acme";
@@ -21,7 +21,7 @@ const acme = { email: "owner@example.org", dnsProvider: "cloudflare", credential
 const config = {
   domain: "lab.example.org",
   network: { subnet: "192.168.99.0/24", gateway: "192.168.99.1", dns: [], interfaceMatch: "en*", ntp: [] },
-  platform: { networks: DEFAULT_NETWORKS, stacks: ["traefik"], traefik: { internalRanges: [], publicLane: false, dashboardHost: DEFAULTS.dashboardHost, acme }, dns: { upstreams: ["9.9.9.9"] } },
+  platform: { networks: DEFAULT_NETWORKS, stacks: ["traefik"], traefik: { internalRanges: [], publicLane: false, dashboardHost: DEFAULTS.dashboardHost, acme }, dns: { upstreams: ["9.9.9.9"] }, monitoring: DEFAULT_MONITORING, jit: [] },
   nodes: [],
 };
 const STACKS = path.join(__dirname, "..", "stacks");

@@ -7,14 +7,14 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { loadStack } from "../compose/load";
 import { ROUTING_NETWORK } from "../compose/routes";
-import { DEFAULT_NETWORKS, DEFAULTS } from "../config/schema";
+import { DEFAULT_MONITORING, DEFAULT_NETWORKS, DEFAULTS } from "../config/schema";
 import { routedHosts, traefikSettings } from "./hosts";
 import { DOCKER_API_ENDPOINT, PUBLIC_LANE_PORT, TRAEFIK_PATHS, renderTraefikDynamic, renderTraefikStatic } from "./traefik";
 
 const config = (traefik: Partial<{ internalRanges: string[]; publicLane: boolean; dashboardHost: string }> = {}) => ({
   domain: "home.arpa",
   network: { subnet: "192.168.99.0/24", gateway: "192.168.99.1", dns: [], interfaceMatch: "en*", ntp: [] },
-  platform: { networks: DEFAULT_NETWORKS, stacks: ["traefik"], traefik: { internalRanges: [], publicLane: false, dashboardHost: DEFAULTS.dashboardHost, ...traefik }, dns: { upstreams: ["9.9.9.9"] } },
+  platform: { networks: DEFAULT_NETWORKS, stacks: ["traefik"], traefik: { internalRanges: [], publicLane: false, dashboardHost: DEFAULTS.dashboardHost, ...traefik }, dns: { upstreams: ["9.9.9.9"] }, monitoring: DEFAULT_MONITORING, jit: [] },
 });
 
 const staticOf = (c = config()) => YAML.parse(renderTraefikStatic(traefikSettings(c)));
