@@ -12,6 +12,7 @@ export const PATHS = {
   modules: "/etc/modules-load.d/homelab-swarm.conf",
   zram: "/etc/systemd/zram-generator.conf",
   dockerWants: "/etc/systemd/system/multi-user.target.wants/docker.service",
+  dockerDaemon: "/etc/docker/daemon.json",
 } as const;
 
 export const UNITS = {

@@ -100,6 +100,9 @@ describe("rendered Ignition of the committed stacks", () => {
     expect(sysctl).toContain("net.bridge.bridge-nf-call-iptables = 1\n");
     expect(sysctl).toContain("net.ipv4.conf.all.rp_filter = 2\n");
     expect(fileText(doc, PATHS.modules)!.split("\n")).toEqual(expect.arrayContaining(["br_netfilter", "overlay", "vxlan", "ip_vs"]));
+    // dockerd's metrics on the node's own LAN address, where the monitoring stack scrapes every node.
+    const address = stackConfig(stack).config.nodes.find((n) => n.name === name)!.address;
+    expect(JSON.parse(fileText(doc, PATHS.dockerDaemon)!)).toEqual({ "metrics-addr": `${address}:9323` });
     for (const file of doc.storage.files) expect(file).toMatchObject({ mode: 0o644, overwrite: true });
   });
 

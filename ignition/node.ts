@@ -1,7 +1,7 @@
 import { HomelabConfig, NodeConfig } from "../config/schema";
 import { hostnameFile, sshPortUnits, staticNetworkFile } from "./network";
 import { applySnippets } from "./snippets";
-import { dockerAtBoot, swarmKernelFiles, zramFiles } from "./swarmHost";
+import { dockerAtBoot, dockerDaemonFile, swarmKernelFiles, zramFiles } from "./swarmHost";
 import { IGNITION_VERSION, IgnitionConfig } from "./types";
 import { updateConfFile } from "./updates";
 
@@ -35,6 +35,7 @@ export function renderNodeIgnition(config: HomelabConfig, node: NodeConfig, inpu
         staticNetworkFile(config.network, node, config.domain),
         updateConfFile(config, node),
         ...swarmKernelFiles(),
+        dockerDaemonFile(node),
         ...zramFiles(node),
       ],
       links: [docker.link],

@@ -40,3 +40,16 @@ export function zramFiles(node: NodeConfig): IgnitionFile[] {
   if (node.zramMiB <= 0) return [];
   return [textFile(PATHS.zram, lines("[zram0]", `zram-size = ${node.zramMiB}`, "swap-priority = 100"))];
 }
+
+/** Where each node's dockerd serves its Prometheus metrics (stacks/monitoring scrapes it as docker-engine). */
+export const DOCKER_METRICS_PORT = 9323;
+
+/**
+ * dockerd's own settings. Its metrics (container states, actions, Swarm's view from a manager)
+ * are served on the node's LAN address, where Prometheus reaches every node, up or down, from the
+ * node list Swarm gives it; not on 0.0.0.0, which would add every bridge and overlay gateway.
+ * Metrics left experimental in Docker 20.10 (moby#40427), so no other setting is needed.
+ */
+export function dockerDaemonFile(node: NodeConfig): IgnitionFile {
+  return textFile(PATHS.dockerDaemon, `${JSON.stringify({ "metrics-addr": `${node.address}:${DOCKER_METRICS_PORT}` }, null, 2)}\n`);
+}
