@@ -179,7 +179,7 @@ describe("parseStack refuses, naming the key, with a fix", () => {
   });
 
   test("*_FILE paths, /run/secrets paths, empty values and other names are fine", () => {
-    const env = { DB_PASSWORD_FILE: "/run/secrets/db", API_TOKEN: "/run/secrets/token", EMPTY_PASSWORD: "", PUBLIC_URL: "https://x", KEYBOARD: "us" };
+    const env = { DB_PASSWORD_FILE: "/run/secrets/db", API_TOKEN: "/run/secrets/token", EMPTY_PASSWORD: "", PUBLIC_URL: "https://x", KEYBOARD: "us", TS_AUTHKEY: "file:/run/secrets/authkey", SHOW_PASSWORD_HINT: "false", PASSWORD_LOGIN: true };
     expect(problems(edit((d) => (d.services.web.environment = env)))).toEqual([]);
   });
 

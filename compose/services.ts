@@ -93,7 +93,9 @@ function checkEnvironment(issues: IssueList, at: string, env: unknown): void {
       : [];
   for (const [key, name, value] of pairs) {
     const literal = (typeof value === "string" && value !== "") || typeof value === "number" || typeof value === "boolean";
-    if (!literal || !SECRET_LIKE.test(name) || /_FILE$/i.test(name) || String(value).startsWith("/run/secrets/")) continue;
+    // A path to a mounted secret (Tailscale's `file:` prefix too) and an on/off switch hold no secret.
+    const harmless = /^(?:file:)?\/run\/secrets\//.test(String(value)) || /^(?:true|false)$/i.test(String(value));
+    if (!literal || !SECRET_LIKE.test(name) || /_FILE$/i.test(name) || harmless) continue;
     const secret = name.toLowerCase();
     issues.error(
       key,

@@ -201,8 +201,11 @@ export const DEFAULT_NETWORKS: readonly SharedNetwork[] = [
   { name: "monitoring", encrypted: false },
 ];
 
-/** The stacks deployed when the config names none: the platform's own and monitoring. */
-export const DEFAULT_STACKS: readonly string[] = ["traefik", "dns", "monitoring"];
+/**
+ * The stacks deployed when the config names none: the platform's own, monitoring and the seed's
+ * apps (tailscale too needs an auth key: add it with homelab:tailscaleAuthKey).
+ */
+export const DEFAULT_STACKS: readonly string[] = ["traefik", "dns", "monitoring", "vaultwarden", "forgejo", "mealie", "minio", "homeassistant"];
 
 /** The seed's 2 GB Pis each boot from a 16 GB SD card: Flatcar's partitions and the images take ~6 GB. */
 export const DEFAULT_RETENTION: RetentionConfig = { time: "30d", size: "4GB" };

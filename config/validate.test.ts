@@ -339,7 +339,7 @@ describe("validateConfig", () => {
           { name: "traefik-public", encrypted: false },
           { name: "monitoring", encrypted: false },
         ],
-        stacks: ["traefik", "dns", "monitoring"],
+        stacks: ["traefik", "dns", "monitoring", "vaultwarden", "forgejo", "mealie", "minio", "homeassistant"],
         traefik: { internalRanges: [], publicLane: false, dashboardHost: "traefik" },
         dns: { upstreams: ["9.9.9.9", "149.112.112.112"] },
         monitoring: { retention: { time: "30d", size: "4GB" }, ntfyServer: "https://ntfy.sh" },
