@@ -464,6 +464,30 @@ describe("prom/node-exporter:v1.5.0 (Debian's package, lab/images/node-exporter)
       expect(metrics.body).toMatch(/^node_textfile_scrape_error 0$/m);
     });
   });
+
+  // The lab host has no thermal zone, so the Pi's temperature (stacks/monitoring's HighTemperature
+  // rule and dashboard panel) is checked against node-exporter reading a sysfs laid out like a Pi 4's:
+  // the metric's name and labels as the real collector makes them, not the Pi's kernel.
+  test("with a Pi's thermal zone in its sysfs, /metrics has node_thermal_zone_temp in °C", async () => {
+    const sysfs = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-sysfs-"));
+    try {
+      const zone = path.join(sysfs, "class", "thermal", "thermal_zone0");
+      fs.mkdirSync(zone, { recursive: true });
+      fs.writeFileSync(path.join(zone, "type"), "cpu-thermal\n");
+      fs.writeFileSync(path.join(zone, "temp"), "48312\n");
+      fs.writeFileSync(path.join(zone, "policy"), "step_wise\n");
+      // The image runs as nobody, like the official one: mkdtemp's 0700 would hide the tree.
+      fs.chmodSync(sysfs, 0o755);
+      const name = `homelab-image-test-node-exporter-thermal-${process.pid}`;
+      const ip = await runDetached(name, ["-v", `${sysfs}:/pi-sys:ro`, tag, "--path.sysfs=/pi-sys", "--collector.disable-defaults", "--collector.thermal_zone"]);
+      await withLogs(name, async () => {
+        const metrics = await getWhen200(`http://${ip}:9100/metrics`);
+        expect(metrics.body).toMatch(/^node_thermal_zone_temp\{type="cpu-thermal",zone="0"\} 48\.312$/m);
+      });
+    } finally {
+      fs.rmSync(sysfs, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("STAND-INs for grafana, vaultwarden, forgejo, mealie, minio, home-assistant and tailscale (one image, lab/images/standin)", () => {
