@@ -201,7 +201,7 @@ describe("the default config's resource graph", () => {
     await build();
     const worker = one("swarm-worker-1-membership");
     expect(worker.inputs.connection.host).toBe("192.168.99.101");
-    expect(worker.inputs.create).toBe(`bash -s -- swarm-worker-1 ${nodeIdOf("homelab-swarm-swarm-worker-1-join")} worker active`);
+    expect(worker.inputs.create).toBe(`bash -s -- swarm-worker-1 ${nodeIdOf("homelab-swarm-swarm-worker-1-join")} worker active mealie=true minio=true`);
     expect(worker.inputs.delete).toContain("--availability drain");
     expect(worker.dependencies).toContain(urnOf("swarm-worker-1-join"));
     expect(named("-registration").every((r) => String(r.inputs.delete).includes("docker node rm"))).toBe(true);
