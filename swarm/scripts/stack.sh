@@ -34,8 +34,14 @@ case "$action" in
     if [ "$(cluster_id)" != "$made_in" ]; then log "stack $name was deployed in swarm $made_in, not this one; nothing to remove"; exit 0; fi
     docker stack rm "$name" >&2 || true
     for _ in $(seq 1 60); do
-      [ -z "$(docker stack services -q "$name" 2>/dev/null)" ] &&
-        [ -z "$(docker network ls -q --filter "label=com.docker.stack.namespace=$name")" ] && { log "stack $name removed"; exit 0; }
+      if [ -z "$(docker stack services -q "$name" 2>/dev/null)" ]; then
+        networks=$(docker network ls -q --filter "label=com.docker.stack.namespace=$name")
+        [ -z "$networks" ] && { log "stack $name removed"; exit 0; }
+        # `docker stack rm` tries each network once, while the removed services' tasks may still be
+        # stopping ("network … is in use by task …"), and then gives up on it: try again until they are gone.
+        # shellcheck disable=SC2086 # one ID per word
+        docker network rm $networks >/dev/null 2>&1 || true
+      fi
       sleep 1
     done
     die "stack $name still has services or networks after 60 s; check 'docker stack ps $name'"
