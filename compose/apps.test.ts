@@ -17,7 +17,7 @@ interface App {
   readonly name: string;
   /** Every service and its image: exactly the tags the lab holds. */
   readonly images: Readonly<Record<string, string>>;
-  /** Routed services and their hosts (https://<host>.<domain>). */
+  /** Routed hosts (https://<host>.<domain>) and the service each reaches. */
   readonly routes: Readonly<Record<string, string>>;
   /** Per service, the variables that keep sign-up, registration or the installer shut, with their values. */
   readonly closed: Readonly<Record<string, Readonly<Record<string, string>>>>;
@@ -31,14 +31,14 @@ const APPS: readonly App[] = [
   {
     name: "vaultwarden",
     images: { vaultwarden: "vaultwarden/server:1.32.7" },
-    routes: { vaultwarden: "vault" },
+    routes: { vault: "vaultwarden" },
     closed: { vaultwarden: { SIGNUPS_ALLOWED: "false", INVITATIONS_ALLOWED: "false" } },
     secrets: { admin_token: generated(32) },
   },
   {
     name: "forgejo",
     images: { forgejo: "codeberg.org/forgejo/forgejo:9.0.3" },
-    routes: { forgejo: "git" },
+    routes: { git: "forgejo" },
     closed: {
       forgejo: {
         FORGEJO__security__INSTALL_LOCK: "true",
@@ -51,21 +51,21 @@ const APPS: readonly App[] = [
   {
     name: "mealie",
     images: { mealie: "ghcr.io/mealie-recipes/mealie:v2.4.2" },
-    routes: { mealie: "recipes" },
+    routes: { recipes: "mealie" },
     closed: { mealie: { ALLOW_SIGNUP: "false" } },
     secrets: { admin_password: generated(32) },
   },
   {
     name: "minio",
-    images: { minio: "minio/minio:RELEASE.2024-12-18T13-15-44Z", console: "haproxy:2.6.12" },
-    routes: { minio: "s3", console: "minio" },
+    images: { minio: "minio/minio:RELEASE.2024-12-18T13-15-44Z" },
+    routes: { s3: "minio", minio: "minio" },
     closed: {},
     secrets: { root_user: generated(20), root_password: generated(40) },
   },
   {
     name: "homeassistant",
     images: { homeassistant: "ghcr.io/home-assistant/home-assistant:2024.12.5" },
-    routes: { homeassistant: "ha" },
+    routes: { ha: "homeassistant" },
     closed: {},
     secrets: {},
   },
@@ -113,7 +113,7 @@ describe.each(APPS)("stacks/$name", (app) => {
 
   test("routes the listed hosts, on the internal lane", () => {
     const routes = load(app.name).routes ?? [];
-    expect(Object.fromEntries(routes.map((r) => [r.service, r.host]))).toEqual(app.routes);
+    expect(Object.fromEntries(routes.map((r) => [r.host, r.service]))).toEqual(app.routes);
     for (const route of routes) expect(route.lane).toBe("internal");
   });
 

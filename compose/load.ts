@@ -94,11 +94,11 @@ export function parseStack(name: string, file: string, text: string, readFile: (
     const facts = checkService(issues, name, service, spec, declared);
     ingressPorts.push(...facts.ingressPorts);
     if (facts.memory) memory[service] = facts.memory;
-    if (facts.route) routes.push(facts.route);
+    routes.push(...(facts.routes ?? []));
   }
   for (const [i, route] of routes.entries()) {
     const first = routes.findIndex((r) => r.host === route.host);
-    if (first !== i) issues.error(`services.${route.service}.x-homelab.route.host`, `"${route.host}" is also the host of ${routes[first].service}. Fix: give each routed service its own host.`);
+    if (first !== i) issues.error(`services.${route.service}.x-homelab.route.host`, `"${route.host}" is also the host of ${routes[first].service}. Fix: give each route its own host.`);
   }
   // Routed services are attached to the routing network (renderStack), which the platform must make first.
   const external = routes.length > 0 && !networks.external.includes(ROUTING_NETWORK) ? [...networks.external, ROUTING_NETWORK] : networks.external;

@@ -1,5 +1,5 @@
 import * as YAML from "yaml";
-import { FILES, parse, validDoc } from "./fixtures";
+import { FILES, parse, problems, validDoc } from "./fixtures";
 import { contentFingerprint, objectName } from "./names";
 import { RenderNames, renderStack } from "./render";
 import { StackError, StackSource } from "./types";
@@ -156,6 +156,37 @@ describe("renderStack", () => {
       });
       expect(Object.keys(renamed.services.web.networks)).toEqual(["internal", "proxy"]);
       expect(renamed.networks["traefik-public"]).toBeUndefined();
+    });
+
+    test("auth: true puts the platform's login after the LAN filter", () => {
+      const labels = routed({ host: "prometheus", port: 9090, auth: true }).services.web.deploy.labels;
+      expect(labels["traefik.http.routers.demo-web.middlewares"]).toBe("lan-only@file,dashboard-auth@file");
+    });
+
+    test("several routes on one service: a router and a Traefik service per port, the first keeping the plain name", () => {
+      const doc = validDoc();
+      doc.services.web["x-homelab"] = { routes: [{ host: "s3", port: 9000 }, { host: "console", port: 9001, auth: true }] };
+      const labels = rendered(doc).services.web.deploy.labels;
+      expect(labels["traefik.http.routers.demo-web.rule"]).toBe("Host(`s3.home.arpa`)");
+      expect(labels["traefik.http.routers.demo-web.service"]).toBe("demo-web");
+      expect(labels["traefik.http.services.demo-web.loadbalancer.server.port"]).toBe("9000");
+      expect(labels["traefik.http.routers.demo-web-console.rule"]).toBe("Host(`console.home.arpa`)");
+      expect(labels["traefik.http.routers.demo-web-console.service"]).toBe("demo-web-console");
+      expect(labels["traefik.http.routers.demo-web-console.middlewares"]).toBe("lan-only@file,dashboard-auth@file");
+      expect(labels["traefik.http.services.demo-web-console.loadbalancer.server.port"]).toBe("9001");
+      expect(parse(doc).routes?.map((r) => r.host)).toEqual(["s3", "console"]);
+    });
+
+    test("route and routes together, an empty routes list and a bad auth are errors with the fix", () => {
+      const both = validDoc();
+      both.services.web["x-homelab"] = { route: { host: "a", port: 1 }, routes: [{ host: "b", port: 2 }] };
+      expect(problems(both)).toEqual([expect.stringMatching(/^services\.web\.x-homelab: has both "route" and "routes"\. Fix: keep one/)]);
+      const empty = validDoc();
+      empty.services.web["x-homelab"] = { routes: [] };
+      expect(problems(empty)).toEqual([expect.stringMatching(/^services\.web\.x-homelab\.routes: expected a list of routes/)]);
+      const auth = validDoc();
+      auth.services.web["x-homelab"] = { routes: [{ host: "a", port: 1, auth: "yes" }] };
+      expect(problems(auth)).toEqual([expect.stringMatching(/^services\.web\.x-homelab\.routes\[0\]\.auth: "yes" is not true or false/)]);
     });
 
     test("a service without a route gets no Traefik label", () => {

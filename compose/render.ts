@@ -1,6 +1,6 @@
 import { isPlainObject } from "../config/reader";
 import { SWARM_OBJECT_NAME, SWARM_OBJECT_NAME_MAX } from "./names";
-import { ROUTING_NETWORK, routeLabels, withRoutingNetwork } from "./routes";
+import { ROUTING_NETWORK, routeId, routeLabels, withRoutingNetwork } from "./routes";
 import { StackError, StackIssue, StackSource } from "./types";
 import { stringifyCompose } from "./yaml";
 
@@ -80,10 +80,11 @@ export function renderStack(source: StackSource, names: RenderNames, opts: Rende
     ROUTING_NETWORK;
   for (const [service, spec] of Object.entries(services)) {
     if (!isPlainObject(spec)) continue;
-    const route = routes.find((r) => r.service === service);
+    const own = routes.filter((r) => r.service === service);
+    const labels = Object.assign({}, ...own.map((r) => routeLabels(source.name, r, opts.domain!, routeId(source.name, r, routes).id)));
     const deploy = isPlainObject(spec.deploy) ? spec.deploy : {};
-    spec.deploy = { ...deploy, labels: withLabels(deploy.labels, { ...(route ? routeLabels(source.name, route, opts.domain!) : {}), ...ours }) };
-    if (route) spec.networks = withRoutingNetwork(spec.networks, routingKey);
+    spec.deploy = { ...deploy, labels: withLabels(deploy.labels, { ...labels, ...ours }) };
+    if (own.length > 0) spec.networks = withRoutingNetwork(spec.networks, routingKey);
   }
   if (routes.length > 0 && !Object.hasOwn(networks, routingKey)) doc.networks = { ...networks, [routingKey]: { external: true } };
   const { version, ...rest } = doc;

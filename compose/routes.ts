@@ -19,19 +19,34 @@ const HOST_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 const ROUTE_EXAMPLE = `"x-homelab: { route: { host: whoami, port: 80 } }"`;
 
-/** Reads a service's `x-homelab.route`, if any; every problem goes to `issues`. */
-export function readRoute(issues: IssueList, at: string, service: string, homelab: unknown): ServiceRoute | undefined {
-  if (homelab === undefined || homelab === null) return undefined;
+/**
+ * Reads a service's `x-homelab.route` (one) or `x-homelab.routes` (a list, for a service that
+ * answers on several ports, e.g. MinIO's API and console); every problem goes to `issues`.
+ */
+export function readRoutes(issues: IssueList, at: string, service: string, homelab: unknown): ServiceRoute[] {
+  if (homelab === undefined || homelab === null) return [];
   if (!isPlainObject(homelab)) {
     issues.error(`${at}.x-homelab`, `expected a map, got ${describe(homelab)}. Fix: e.g. ${ROUTE_EXAMPLE}.`);
-    return undefined;
+    return [];
   }
-  for (const key of Object.keys(homelab).filter((k) => k !== "route")) {
-    issues.error(`${at}.x-homelab.${key}`, `is not a setting homelab knows on a service. Fix: remove it; a service may have "route".`);
+  for (const key of Object.keys(homelab).filter((k) => k !== "route" && k !== "routes")) {
+    issues.error(`${at}.x-homelab.${key}`, `is not a setting homelab knows on a service. Fix: remove it; a service may have "route" (or "routes", a list).`);
   }
-  const route = homelab.route;
-  if (route === undefined) return undefined;
-  const rat = `${at}.x-homelab.route`;
+  if (homelab.route !== undefined && homelab.routes !== undefined) {
+    issues.error(`${at}.x-homelab`, `has both "route" and "routes". Fix: keep one; "routes" is a list of routes.`);
+    return [];
+  }
+  if (homelab.routes !== undefined) {
+    if (!Array.isArray(homelab.routes) || homelab.routes.length === 0) {
+      issues.error(`${at}.x-homelab.routes`, `expected a list of routes, got ${describe(homelab.routes)}. Fix: e.g. "routes: [{ host: s3, port: 9000 }, { host: minio, port: 9001 }]".`);
+      return [];
+    }
+    return homelab.routes.flatMap((route, i) => readRoute(issues, `${at}.x-homelab.routes[${i}]`, service, route) ?? []);
+  }
+  return homelab.route === undefined ? [] : (readRoute(issues, `${at}.x-homelab.route`, service, homelab.route) ?? []).slice(0, 1);
+}
+
+function readRoute(issues: IssueList, rat: string, service: string, route: unknown): ServiceRoute[] | undefined {
   if (!isPlainObject(route)) {
     issues.error(rat, `expected a map, got ${describe(route)}. Fix: e.g. ${ROUTE_EXAMPLE}.`);
     return undefined;
@@ -61,7 +76,18 @@ export function readRoute(issues: IssueList, at: string, service: string, homela
     issues.error(`${rat}.lane`, `${describe(lane)} is not a lane. Fix: "internal" (LAN and tailnet only, the default) or "public" (also on the public entry point).`);
     ok = false;
   }
-  return ok ? { service, host: host as string, port: port as number, lane: lane as RouteLane, ...(auth ? { auth: true } : {}) } : undefined;
+  return ok ? [{ service, host: host as string, port: port as number, lane: lane as RouteLane, ...(auth ? { auth: true } : {}) }] : undefined;
+}
+
+/**
+ * The name of a route's router and Traefik service, and its key in the `urls` output: the first
+ * route of a service is `<stack>-<service>` (`<stack>/<service>`), a further one adds its host.
+ */
+export function routeId(stack: string, route: ServiceRoute, routes: readonly ServiceRoute[]): { id: string; target: string } {
+  const first = routes.find((r) => r.service === route.service) === route;
+  return first
+    ? { id: `${stack}-${route.service}`.toLowerCase(), target: `${stack}/${route.service}` }
+    : { id: `${stack}-${route.service}-${route.host}`.toLowerCase(), target: `${stack}/${route.service}@${route.host}` };
 }
 
 /** The fully qualified host name of a route. */
@@ -75,8 +101,7 @@ export function routeHost(route: Pick<ServiceRoute, "host">, domain: string): st
  * with the public middleware chain instead. No `lbswarm`: Traefik reaches the tasks' own
  * addresses, which also works where Swarm VIPs do not (the lab).
  */
-export function routeLabels(stack: string, route: ServiceRoute, domain: string): Record<string, string> {
-  const id = `${stack}-${route.service}`.toLowerCase();
+export function routeLabels(stack: string, route: ServiceRoute, domain: string, id = `${stack}-${route.service}`.toLowerCase()): Record<string, string> {
   const rule = `Host(\`${routeHost(route, domain)}\`)`;
   // The lane's filter first: a source outside the LAN is refused before it is asked for a password.
   const auth = route.auth ? [MIDDLEWARES.dashboardAuth] : [];

@@ -1,6 +1,6 @@
 import { describe, isPlainObject, IssueList } from "../config/reader";
 import { memoryBytes, MEMORY_FORMS } from "./memory";
-import { readRoute } from "./routes";
+import { readRoutes } from "./routes";
 import { IngressPort, ServiceMemory, ServiceRoute } from "./types";
 
 /** What a service may refer to: the top-level keys of the compose file. */
@@ -14,7 +14,7 @@ export interface Declared {
 export interface ServiceFacts {
   readonly ingressPorts: IngressPort[];
   readonly memory?: ServiceMemory;
-  readonly route?: ServiceRoute;
+  readonly routes?: readonly ServiceRoute[];
 }
 
 /** swarmkit's rule for service names (and the stack prefix makes `<stack>_<service>`, at most 63). */
@@ -180,6 +180,6 @@ export function checkService(issues: IssueList, stack: string, name: string, spe
   return {
     ingressPorts: ingressPorts(name, spec.ports),
     memory: checkMemory(issues, at, spec.deploy),
-    route: readRoute(issues, at, name, spec["x-homelab"]),
+    routes: readRoutes(issues, at, name, spec["x-homelab"]),
   };
 }

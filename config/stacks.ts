@@ -74,7 +74,7 @@ export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSec
     }
   }
   for (const routed of routedHosts(config, stacks).filter((r) => r.lane === "public" && !platform.traefik.publicLane)) {
-    issues.push({ key: `stacks/${routed.target.split("/")[0]}: services.${routed.target.split("/")[1]}.x-homelab.route.lane`, message: `is public, but the public lane is off. Fix: pulumi config set --path homelab:platform.traefik.publicLane true (and forward the router's port 443 to port 8443 of the managers), or make the route internal.` });
+    issues.push({ key: `stacks/${routed.target.split("/")[0]}: services.${routed.target.split("/")[1].split("@")[0]}.x-homelab.route.lane`, message: `is public, but the public lane is off. Fix: pulumi config set --path homelab:platform.traefik.publicLane true (and forward the router's port 443 to port 8443 of the managers), or make the route internal.` });
   }
   const seen = new Map<string, string>();
   for (const routed of routedHosts(config, stacks)) {

@@ -37,9 +37,10 @@ export function renderAlertmanagerConfig(settings: AlertmanagerSettings): string
     route: {
       receiver: "ntfy",
       group_by: ["alertname", "node", "service"],
-      // Short: the first message of an outage should not wait; a flapping target is held back by the rules' `for`.
-      group_wait: "10s",
-      group_interval: "5m",
+      // Short: the first message of an outage should not wait (a flapping target is held back by the
+      // rules' `for`), and a resolved alert is sent at the next group interval, not 5 minutes on.
+      group_wait: "5s",
+      group_interval: "2m",
       repeat_interval: "12h",
     },
     receivers: [{ name: "ntfy", webhook_configs: [{ url: ntfyWebhookUrl(settings), send_resolved: true, max_alerts: 20 }] }],

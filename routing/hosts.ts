@@ -2,7 +2,7 @@
  * Every host Traefik answers for, from the stacks' routes and the platform's own (the dashboard):
  * the one list the URL outputs and DNS are made from, so a new routed service needs no other edit.
  */
-import { routeHost } from "../compose/routes";
+import { routeHost, routeId } from "../compose/routes";
 import { RouteLane, StackSource } from "../compose/types";
 import { HomelabConfig } from "../config/schema";
 import { TAILNET_RANGES, TraefikSettings } from "./traefik";
@@ -11,7 +11,7 @@ export interface RoutedHost {
   /** Fully qualified, e.g. whoami.home.arpa. */
   readonly host: string;
   readonly url: string;
-  /** `<stack>/<service>`, or `traefik/dashboard` for the platform's own. */
+  /** `<stack>/<service>` (`<stack>/<service>@<host>` for a service's further routes), or `traefik/dashboard` for the platform's own. */
   readonly target: string;
   readonly lane: RouteLane;
 }
@@ -34,7 +34,7 @@ export function routedHosts(config: RoutingConfig, stacks: readonly StackSource[
   const hosts: RoutedHost[] = stacks.flatMap((stack) =>
     (stack.routes ?? []).map((r) => {
       const host = routeHost(r, config.domain);
-      return { host, url: `https://${host}/`, target: `${stack.name}/${r.service}`, lane: r.lane };
+      return { host, url: `https://${host}/`, target: routeId(stack.name, r, stack.routes ?? []).target, lane: r.lane };
     }),
   );
   if (stacks.some((s) => s.name === "traefik")) {

@@ -543,15 +543,16 @@ describe("STAND-INs for grafana, vaultwarden, forgejo, mealie, minio, home-assis
     ]);
     await runDetached(mn, ["-p", "127.0.0.1::9000", "-p", "127.0.0.1::9001", minio, "server", "/data", "--console-address", ":9001"]);
 
-    const answer = (t: string, port: number, p: string) => ({
+    // `port` is the container's own, which Traefik reaches; `host` the published one asked for.
+    const answer = (t: string, port: number, p: string, containerPort: number) => ({
       status: 200,
       type: "text/plain; charset=utf-8",
-      body: `STAND-IN for ${t} (homelab lab; not the real software)\nhost: 127.0.0.1:${port}\npath: ${p}\n`,
+      body: `STAND-IN for ${t} (homelab lab; not the real software)\nhost: 127.0.0.1:${port}\npath: ${p}\nport: ${containerPort}\n`,
     });
     await withLogs(fj, async () => {
       const web = await hostPort(fj, 3000);
-      expect(await requestWhenUp(`http://127.0.0.1:${web}/api/healthz`)).toEqual(answer(forgejo, web, "/api/healthz"));
-      expect(await request(`http://127.0.0.1:${web}/user/login`)).toEqual(answer(forgejo, web, "/user/login"));
+      expect(await requestWhenUp(`http://127.0.0.1:${web}/api/healthz`)).toEqual(answer(forgejo, web, "/api/healthz", 3000));
+      expect(await request(`http://127.0.0.1:${web}/user/login`)).toEqual(answer(forgejo, web, "/user/login", 3000));
       await hostPort(fj, 22);
       // On the bridge address, not the published port: docker-proxy accepts there and closes when
       // the container refuses, so only a direct connect tells "accepted" from "nothing listens".
@@ -566,12 +567,12 @@ describe("STAND-INs for grafana, vaultwarden, forgejo, mealie, minio, home-assis
     await withLogs(mn, async () => {
       for (const port of [9000, 9001]) {
         const p = await hostPort(mn, port);
-        expect(await requestWhenUp(`http://127.0.0.1:${p}/minio/health/live`)).toEqual(answer(minio, p, "/minio/health/live"));
+        expect(await requestWhenUp(`http://127.0.0.1:${p}/minio/health/live`)).toEqual(answer(minio, p, "/minio/health/live", port));
       }
       const api = await hostPort(mn, 9000);
       // A request that is not HTTP gets net/http's 400, and the next one its answer as before.
       expect(await tcpAnswer("127.0.0.1", api, "NOT HTTP\r\n\r\n")).toMatch(/^HTTP\/1\.1 400 /);
-      expect(await request(`http://127.0.0.1:${api}/healthz`)).toEqual(answer(minio, api, "/healthz"));
+      expect(await request(`http://127.0.0.1:${api}/healthz`)).toEqual(answer(minio, api, "/healthz", 9000));
       expect((await run("docker", ["logs", mn])).stderr).toContain("no secrets: /run/secrets does not exist");
     });
 

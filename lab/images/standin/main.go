@@ -106,8 +106,15 @@ func handler(tag string) http.Handler {
 	first := banner(tag)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		// The escaped path: a %0A in a request must not start a line of its own in the answer.
-		fmt.Fprintf(w, "%s\nhost: %s\npath: %s\n", first, r.Host, r.URL.EscapedPath())
+		// The escaped path: a %0A in a request must not start a line of its own in the answer. The
+		// port it was reached on tells a test which of a service's routes Traefik used.
+		port := ""
+		if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			if _, p, err := net.SplitHostPort(addr.String()); err == nil {
+				port = p
+			}
+		}
+		fmt.Fprintf(w, "%s\nhost: %s\npath: %s\nport: %s\n", first, r.Host, r.URL.EscapedPath(), port)
 	})
 }
 

@@ -73,8 +73,11 @@ func TestEveryPathAndMethodIs200NamingTheTagHostAndPath(t *testing.T) {
 				t.Errorf("%s %s: Content-Type %q", method, p, ct)
 			}
 			lines := strings.Split(string(body), "\n")
-			if len(lines) != 4 || lines[3] != "" {
-				t.Fatalf("%s %s: want three lines, got %q", method, p, body)
+			if len(lines) != 5 || lines[4] != "" {
+				t.Fatalf("%s %s: want four lines, got %q", method, p, body)
+			}
+			if _, port, _ := net.SplitHostPort(srv.Listener.Addr().String()); lines[3] != "port: "+port {
+				t.Errorf("%s %s: %q, want the port it was reached on (%s)", method, p, lines[3], port)
 			}
 			if lines[0] != "STAND-IN for grafana/grafana:11.4.0 (homelab lab; not the real software)" || lines[1] != "host: grafana.lab.example" {
 				t.Errorf("%s %s: %q", method, p, body)

@@ -1,0 +1,217 @@
+/**
+ * The monitoring stack and the apps on the lab, through the real Pulumi engine and the real Swarm:
+ * Prometheus, Alertmanager and node-exporter are Debian's builds and cAdvisor is built from its
+ * library (lab/images); Grafana and the apps are STAND-INs (lab/images/standin: they answer HTTP
+ * naming their image, nothing more), so what is checked of them is routing, secrets and placement,
+ * not the apps themselves. ntfy is the test's own receiver, an HTTP listener in the worker's network
+ * namespace (the lab reaches nothing outside it). Not covered here: temperature on real Pi hardware
+ * (the lab host has no thermal zone: the metric's name is checked against node-exporter's output
+ * for a sysfs that has one), a real ntfy server rendering the templates, Grafana drawing the dashboard.
+ */
+import { ChildProcess, spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { Inventory, containerName, labDown, sshExec } from "../../lab/lab";
+import { Pulumi, editStackConfig, labPulumi, stackPaths, upWithLab } from "../../lab/stack";
+import { docker } from "../../lab/host";
+import { dashboardMetricNames } from "../../monitoring/grafana";
+import { metricNames, ruleExpressions } from "../../monitoring/promql";
+
+const log = (line: string) => process.stderr.write(`[e2e-monitoring] ${line}\n`);
+const DOMAIN = "lab.home.arpa";
+const WORKER = "swarm-worker-1";
+const RECEIVER_PORT = 8099;
+const APPS = ["vaultwarden", "forgejo", "mealie", "minio", "homeassistant"];
+
+let pulumi: Pulumi;
+let inventory: Inventory;
+let outputs: Record<string, any>;
+let receiver: ChildProcess | undefined;
+const received: { method: string; path: string; body: string }[] = [];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const address = (node: string) => inventory.nodes.find((n) => n.name === node)!.address;
+
+function curl(args: string[]): { status: number; body: string } {
+  const out = spawnSync("curl", ["-sS", "-m", "10", "-w", "\n%{http_code}", ...args], { encoding: "utf8" });
+  const text = out.stdout ?? "";
+  const cut = text.lastIndexOf("\n");
+  return { status: Number(text.slice(cut + 1)), body: text.slice(0, cut) };
+}
+
+/** GET https://<host>.<domain><path> through Traefik on the first manager, trusting the homelab CA. */
+function https(host: string, urlPath = "/", extra: string[] = []): { status: number; body: string } {
+  const ca = path.join(stackPaths().project, outputs.caCertificateFile);
+  const name = `${host}.${DOMAIN}`;
+  return curl(["--cacert", ca, "--resolve", `${name}:443:${address("swarm-manager-1")}`, ...extra, `https://${name}${urlPath}`]);
+}
+
+/** Prometheus' HTTP API through Traefik, behind the platform's login. */
+function prometheus(query: string): any {
+  const r = https("prometheus", query, ["-u", `admin:${outputs.traefikDashboardPassword}`]);
+  if (r.status !== 200) throw new Error(`prometheus ${query}: ${r.status} ${r.body.slice(0, 300)}`);
+  return JSON.parse(r.body).data;
+}
+
+async function until<T>(what: string, seconds: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${seconds} s${last ? ` (last error: ${String(last)})` : ""}`);
+    await sleep(3000);
+  }
+}
+
+/** The test's ntfy: records every request, in the worker's network namespace (the worker's LAN address). */
+async function startReceiver(): Promise<void> {
+  const pid = (await docker(["inspect", "-f", "{{.State.Pid}}", containerName(WORKER)])).stdout.trim();
+  const script = `require("http").createServer((q, s) => { let b = ""; q.on("data", (d) => (b += d)); q.on("end", () => { process.stdout.write(JSON.stringify({ method: q.method, path: q.url, body: b }) + "\\n"); s.end("{}"); }); }).listen(${RECEIVER_PORT}, () => process.stdout.write("listening\\n"));`;
+  receiver = spawn("nsenter", [`--net=/proc/${pid}/ns/net`, process.execPath, "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  let buffer = "";
+  receiver.stdout!.on("data", (chunk: Buffer) => {
+    buffer += chunk.toString();
+    for (let cut = buffer.indexOf("\n"); cut >= 0; cut = buffer.indexOf("\n")) {
+      const line = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 1);
+      if (line.startsWith("{")) received.push(JSON.parse(line));
+    }
+  });
+}
+
+beforeAll(async () => {
+  await labDown({ log: () => undefined });
+  fs.rmSync(stackPaths().root, { recursive: true, force: true });
+  pulumi = await labPulumi(log);
+  // The seed's stacks on the lab: monitoring's data on the worker, each app's on a node of its own kind.
+  const labels: Record<string, string[]> = { "swarm-worker-1": ["monitoring", "mealie", "minio"], "swarm-manager-2": ["vaultwarden", "homeassistant"], "swarm-manager-3": ["forgejo"] };
+  editStackConfig((config) => {
+    const platform = config["homelab:platform"] as Record<string, unknown>;
+    platform.stacks = ["traefik", "dns", "monitoring", ...APPS];
+    platform.monitoring = { ntfy: { server: `http://10.213.99.111:${RECEIVER_PORT}` } };
+    for (const node of config["homelab:nodes"] as { name: string; labels?: Record<string, string> }[]) {
+      node.labels = { ...(node.labels ?? {}), ...Object.fromEntries((labels[node.name] ?? []).map((l) => [l, "true"])) };
+    }
+  });
+  const t0 = Date.now();
+  ({ inventory } = await upWithLab(pulumi, log));
+  log(`up with monitoring and ${APPS.length} apps: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  expect(address(WORKER)).toBe("10.213.99.111");
+  outputs = JSON.parse((await pulumi(["stack", "output", "--json", "--show-secrets"])).stdout);
+  await startReceiver();
+}, 20 * 60 * 1000);
+
+afterAll(async () => {
+  receiver?.kill();
+  if (pulumi) await pulumi(["destroy", "--yes", "--skip-preview"], { allowFail: true });
+  await labDown({ log: () => undefined });
+});
+
+test("Prometheus discovers node-exporter, cAdvisor and dockerd on every node, and every target is up", async () => {
+  const nodes = inventory.nodes.map((n) => n.name).sort();
+  const byJob = await until("every target up", 180, () => {
+    const targets = prometheus("/api/v1/targets?state=active").activeTargets as { labels: Record<string, string>; health: string }[];
+    const jobs: Record<string, string[]> = {};
+    for (const t of targets.filter((t) => t.labels.job !== "swarm-tasks")) {
+      if (t.health !== "up") return undefined;
+      (jobs[t.labels.job] ??= []).push(t.labels.node ?? t.labels.instance);
+    }
+    return ["node-exporter", "cadvisor", "docker-engine"].every((j) => (jobs[j] ?? []).length === nodes.length) ? jobs : undefined;
+  });
+  expect(byJob["node-exporter"].sort()).toEqual(nodes);
+  expect(byJob.cadvisor.sort()).toEqual(nodes);
+  expect(byJob["docker-engine"].sort()).toEqual(nodes);
+  expect(byJob.alertmanager).toEqual([WORKER]);
+  expect(Object.keys(byJob).sort()).toEqual(["alertmanager", "cadvisor", "docker-engine", "node-exporter", "prometheus"]);
+  // Swarm's task states: every stack's running tasks are series (an app may still be starting).
+  const stacks = ["dns", "monitoring", "traefik", ...APPS].sort();
+  const running = await until("every stack's tasks running in swarm-tasks", 120, () => {
+    const rows = prometheus(`/api/v1/query?query=${encodeURIComponent('count by (stack) (up{job="swarm-tasks", state="running"})')}`).result as { metric: { stack: string } }[];
+    const seen = rows.map((r) => r.metric.stack).sort();
+    return stacks.every((s) => seen.includes(s)) ? seen : undefined;
+  });
+  expect(running).toEqual(expect.arrayContaining(stacks));
+});
+
+test("every metric a rule or a dashboard panel uses is one the exporters really export here", async () => {
+  const rules = ruleExpressions(fs.readFileSync(path.join(__dirname, "..", "..", "stacks", "monitoring", "rules.yml"), "utf8"));
+  const wanted = new Set([...rules.flatMap((r) => metricNames(r.expr)), ...dashboardMetricNames()]);
+  // cAdvisor and dockerd export on their first scrape; give every job one.
+  const exported = await until("cAdvisor's container metrics", 120, () => {
+    const names = new Set(prometheus("/api/v1/label/__name__/values") as string[]);
+    return names.has("container_memory_working_set_bytes") ? names : undefined;
+  });
+  // The lab host has no thermal zone (a container cannot make one): that name is checked against
+  // node-exporter's real output for a sysfs that has one, in the lab image tests.
+  const hasThermal = fs.existsSync("/sys/class/thermal/thermal_zone0/temp");
+  const missing = [...wanted].filter((name) => !exported.has(name) && !(name === "node_thermal_zone_temp" && !hasThermal));
+  expect(missing).toEqual([]);
+  log(`metric names used by rules and dashboards, all exported: ${[...wanted].sort().join(", ")}`);
+});
+
+test("a stopped exporter fires TargetDown to ntfy within the rule's `for` plus a minute, and it resolves when it is back", async () => {
+  const topic = outputs.ntfyTopic as string;
+  expect(topic).toMatch(/^[A-Za-z0-9]{32}$/);
+  const alertsFor = (status: string) =>
+    received.filter((r) => r.path.startsWith(`/${topic}?`)).map((r) => JSON.parse(r.body)).filter((b) => b.status === status && b.commonLabels.alertname === "TargetDown" && b.commonLabels.node === WORKER);
+  // A hung exporter: the task stays "running" for Swarm (no restart), the scrape times out.
+  const find = `docker ps -q --filter label=com.docker.swarm.service.name=monitoring_node-exporter`;
+  const container = (await sshExec(WORKER, find)).stdout.trim();
+  expect(container).toMatch(/^[0-9a-f]+$/);
+  const t0 = Date.now();
+  await sshExec(WORKER, `docker pause ${container}`);
+  try {
+    const firing = await until("TargetDown firing at the receiver", 2 * 60 + 60, () => alertsFor("firing")[0]);
+    log(`TargetDown reached ntfy after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    expect(firing.commonLabels).toMatchObject({ job: "node-exporter", severity: "warning" });
+    expect(firing.alerts[0].annotations.summary).toBe(`node-exporter on ${WORKER} has not answered Prometheus for 2 minutes.`);
+    // ntfy's own templates render the title and message from this body (tpl=yes).
+    const request = received.find((r) => r.path.startsWith(`/${topic}?`))!;
+    expect(request.method).toBe("POST");
+    expect(new URL(`http://x${request.path}`).searchParams.get("tpl")).toBe("yes");
+  } finally {
+    await sshExec(WORKER, `docker unpause ${container}`);
+  }
+  const t1 = Date.now();
+  // Alertmanager sends a resolved alert at the group's next interval (2 min).
+  await until("TargetDown resolved at the receiver", 4 * 60, () => alertsFor("resolved")[0]);
+  log(`resolved after ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+});
+
+test("Grafana's and every app's router answers through Traefik, each reaching its own service", async () => {
+  const minio = "minio/minio:RELEASE.2024-12-18T13-15-44Z";
+  const hosts: Record<string, string> = { grafana: "grafana/grafana:11.4.0", vault: "vaultwarden/server:1.32.7", git: "codeberg.org/forgejo/forgejo:9.0.3", recipes: "ghcr.io/mealie-recipes/mealie:v2.4.2", s3: minio, minio, ha: "ghcr.io/home-assistant/home-assistant:2024.12.5" };
+  for (const [host, image] of Object.entries(hosts)) {
+    const answer = await until(`https://${host}.${DOMAIN}/`, 60, () => {
+      const r = https(host);
+      return r.status === 200 ? r : undefined;
+    });
+    // The stand-in names its image, the Host it was asked for and, for MinIO's two routes, the port.
+    expect(answer.body).toContain(`STAND-IN for ${image}`);
+    expect(answer.body).toContain(`host: ${host}.${DOMAIN}`);
+  }
+  expect(https("s3").body).toContain("port: 9000");
+  expect(https("minio").body).toContain("port: 9001");
+  for (const host of ["prometheus", "alertmanager"]) {
+    expect({ host, status: https(host).status }).toEqual({ host, status: 401 });
+  }
+  expect(Object.keys(outputs.urls)).toEqual(expect.arrayContaining(["monitoring/grafana", "monitoring/prometheus", "vaultwarden/vaultwarden", "minio/minio", "minio/minio@minio"]));
+  expect(Object.keys(outputs.generatedSecrets)).toEqual(expect.arrayContaining(["monitoring/grafana_admin_password"]));
+});
+
+test("stateful services run only on the node labelled for them", async () => {
+  const placed = async (service: string) =>
+    (await sshExec("swarm-manager-1", `docker service ps --filter desired-state=running --format '{{.Node}}' ${service}`)).stdout.trim().split("\n").filter(Boolean);
+  expect(await placed("monitoring_prometheus")).toEqual([WORKER]);
+  expect(await placed("monitoring_grafana")).toEqual([WORKER]);
+  expect(await placed("vaultwarden_vaultwarden")).toEqual(["swarm-manager-2"]);
+  expect(await placed("forgejo_forgejo")).toEqual(["swarm-manager-3"]);
+  // And a second up changes nothing.
+  const again = await pulumi(["up", "--yes", "--expect-no-changes"], { allowFail: true });
+  expect(again.code).toBe(0);
+});
