@@ -687,6 +687,93 @@ describe("gcr.io/cadvisor/cadvisor:v0.49.1 (the real cAdvisor library, lab-writt
   });
 });
 
+describe("node:18.20.4-bookworm-slim (Debian's nodejs package, lab/images/node)", () => {
+  const tag = LAB_IMAGE_TAGS.node;
+  let tarball = "";
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    tarball = await ensureLabImage("node", log);
+    log(`node image ready in ${seconds(t0).toFixed(1)} s`);
+  }, 10 * 60000);
+
+  /** `docker run --rm` with no network: stdout and stderr, and the exit code. */
+  async function runNode(args: string[]): Promise<{ code: number; out: string }> {
+    const r = await run("docker", ["run", "--rm", "--network", "none", "--label", "homelab.lab=image-test", ...args], { allowFail: true, timeoutMs: 60000 });
+    return { code: r.code, out: (r.stdout + r.stderr).trim() };
+  }
+
+  test("cached on a second run; the tarball holds the tag; entrypoint, CMD node and no WORKDIR as the official image's", async () => {
+    await expectCached("node", tarball);
+    const cfg = await imageConfig(tag);
+    expect(cfg.Entrypoint).toEqual(["docker-entrypoint.sh"]);
+    expect(cfg.Cmd).toEqual(["node"]);
+    // docker leaves an empty field out: no WORKDIR (/), and root unless a user is asked for.
+    expect(cfg.WorkingDir ?? "").toBe("");
+    expect(cfg.User ?? "").toBe("");
+    expect(cfg.Labels["org.opencontainers.image.description"]).toBe(
+      "homelab lab build of node 18.20.4 from Debian's nodejs package; not the official image",
+    );
+  });
+
+  test("`node --version` prints v18.20.4, also through the entrypoint given only the flag", async () => {
+    expect(await runNode([tag, "node", "--version"])).toEqual({ code: 0, out: "v18.20.4" });
+    expect(await runNode([tag, "--version"])).toEqual({ code: 0, out: "v18.20.4" });
+  });
+
+  test("`/bin/sh -c 'echo ok'` works, for healthchecks through the shell", async () => {
+    expect(await runNode([tag, "/bin/sh", "-c", "echo ok"])).toEqual({ code: 0, out: "ok" });
+  });
+
+  test("`--user node` runs as the image's user node (uid and gid 1000), whose home is writable", async () => {
+    const script = "const os = require('os'); require('fs').writeFileSync(os.homedir() + '/probe', 'x'); console.log(JSON.stringify([process.getuid(), process.getgid(), os.userInfo().username, os.homedir()]))";
+    const r = await runNode(["--user", "node", tag, "node", "-e", script]);
+    expect(r).toEqual({ code: 0, out: JSON.stringify([1000, 1000, "node", "/home/node"]) });
+  });
+
+  // Debian's node loads these from /usr/share/nodejs at run time (upstream compiles them in): a
+  // missing file would abort node at start or fail the first fetch.
+  test("Debian's externalized builtins load: fetch (undici) and an ESM import of CommonJS (cjs-module-lexer)", async () => {
+    const script = [
+      "const s = require('http').createServer((q, r) => r.end('fetched')).listen(0, '127.0.0.1', async () => {",
+      "  const r = await fetch(`http://127.0.0.1:${s.address().port}/`);",
+      "  require('fs').writeFileSync('/tmp/answer.cjs', 'exports.answer = 42;');",
+      "  const { answer } = await import('/tmp/answer.cjs');",
+      "  console.log(await r.text(), answer);",
+      // Not s.close(), which waits for fetch's idle keep-alive connection to time out.
+      "  process.exit(0);",
+      "});",
+    ].join("\n");
+    const r = await runNode([tag, "node", "-e", script]);
+    expect(r).toEqual({ code: 0, out: "fetched 42" });
+  });
+
+  test("a `node -e` HTTP server answers on the default bridge and passes stacks/jit's healthcheck; its idle RSS is logged", async () => {
+    const name = `homelab-image-test-node-http-${process.pid}`;
+    // As stacks/jit runs its helper: user node, a 32 MiB old space.
+    const server = [
+      "require('http').createServer((q, r) => {",
+      "  r.setHeader('content-type', 'application/json');",
+      "  r.end(JSON.stringify({ path: q.url, version: process.version, rss: process.memoryUsage().rss }));",
+      "}).listen(8080);",
+    ].join("\n");
+    const ip = await runDetached(name, ["--user", "node", tag, "node", "--max-old-space-size=32", "-e", server]);
+    await withLogs(name, async () => {
+      const first = await requestWhenUp(`http://${ip}:8080/hello`);
+      expect(first.status).toBe(200);
+      expect(first.type).toBe("application/json");
+      expect(JSON.parse(first.body)).toMatchObject({ path: "/hello", version: "v18.20.4" });
+      await new Promise((r) => setTimeout(r, 2000));
+      const { rss } = JSON.parse((await get(`http://${ip}:8080/`)).body) as { rss: number };
+      log(`node http server idle RSS: ${(rss / 2 ** 20).toFixed(1)} MiB`);
+      // stacks/jit limits the helper's container to 96M.
+      expect(rss).toBeLessThan(96 * 2 ** 20);
+      const check = "require('http').get('http://127.0.0.1:8080/healthz', (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))";
+      expect((await run("docker", ["exec", name, "node", "-e", check], { allowFail: true })).code).toBe(0);
+    });
+  });
+});
+
 describe("ensureLabImages", () => {
   test("gives every lab image's tags and tarball, in LAB_IMAGE_TAGS order (all cached by now)", async () => {
     const t0 = Date.now();
