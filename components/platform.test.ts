@@ -216,6 +216,24 @@ describe("the platform's resource graph", () => {
     expect(one("platform-demo-deploy").inputs.stdin).not.toContain("bcrypt-of");
   });
 
+  test("Alertmanager's config (ntfy server and a generated topic) reaches only its Swarm secret; no topic without a stack that alerts", async () => {
+    await build(demo("hello"));
+    expect(resources.some((r) => r.name.endsWith("ntfy-topic"))).toBe(false);
+    const alerting = demo("hello");
+    const source = {
+      ...alerting,
+      document: { ...alerting.document, secrets: { ...(alerting.document.secrets as object), am: { "x-homelab": { platform: "alertmanager-config" } } } },
+      secrets: [...alerting.secrets, { key: "am", source: { kind: "platform", name: "alertmanager-config" } }],
+    } as StackSource;
+    const platform = await build(source);
+    expect(one("ntfy-topic").inputs).toMatchObject({ length: 32, special: false });
+    const step = one("-secret-am");
+    expect(step.inputs.create).not.toContain("ntfy");
+    const stdin = Buffer.from(/HOMELAB_OBJECT_CONTENT='([^']*)'/.exec(step.inputs.stdin)![1], "base64").toString("utf8");
+    const topic = await new Promise<string>((resolve) => platform.ntfyTopic.apply(resolve));
+    expect(stdin).toContain(`url: https://ntfy.sh/${topic}?tpl=yes`);
+  });
+
   test("a routed service's compose text carries its Traefik router for the domain", async () => {
     const source = demo("hello");
     await build({ ...source, routes: [{ service: "web", host: "web", port: 80, lane: "internal" }] } as StackSource);

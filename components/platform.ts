@@ -59,7 +59,7 @@ export class Platform extends pulumi.ComponentResource {
   public readonly dashboardPassword: pulumi.Output<string>;
   /** AdGuard Home's web UI password for its admin user (routing/dns.ts DNS_ADMIN_USER; a secret). */
   public readonly dnsAdminPassword: pulumi.Output<string>;
-  /** The ntfy topic alerts go to (a secret: whoever knows it reads them). */
+  /** The ntfy topic alerts go to (a secret: whoever knows it reads them); empty when no stack sends alerts. */
   public readonly ntfyTopic: pulumi.Output<string>;
   /** `<stack>/<key>` → the value Pulumi generated for it (`x-homelab: { generate: … }`): admin passwords and the like (secrets). */
   public readonly generatedSecrets: Record<string, pulumi.Output<string>>;
@@ -83,8 +83,12 @@ export class Platform extends pulumi.ComponentResource {
     const dnsAdmin = new random.RandomPassword(`${name}-dns-admin-password`, { length: 24, special: false }, { parent: this });
     this.dnsAdminPassword = pulumi.secret(dnsAdmin.result);
     const adguardConfig = pulumi.secret(dnsAdmin.bcryptHash.apply((hash) => renderAdGuardConfig(args.dns, args.routedHosts, hash)));
-    // ntfy topics are [-_A-Za-z0-9]{1,64}; 32 letters and digits cannot be guessed.
-    this.ntfyTopic = pulumi.secret(args.ntfyTopic ?? new random.RandomPassword(`${name}-ntfy-topic`, { length: 32, special: false }, { parent: this }).result);
+    // Made only where a stack sends alerts (monitoring): ntfy topics are [-_A-Za-z0-9]{1,64}, and
+    // 32 letters and digits cannot be guessed.
+    const alerting = args.stacks.some((s) => s.secrets.some((secret) => secret.source.kind === "platform" && secret.source.name === "alertmanager-config"));
+    this.ntfyTopic = pulumi.secret(
+      args.ntfyTopic ?? (alerting ? new random.RandomPassword(`${name}-ntfy-topic`, { length: 32, special: false }, { parent: this }).result : pulumi.output("")),
+    );
     const alertmanagerConfig = pulumi.secret(
       this.ntfyTopic.apply((ntfyTopic) => renderAlertmanagerConfig({ ntfyServer: args.platform.monitoring.ntfyServer, ntfyTopic })),
     );
