@@ -18,7 +18,6 @@ const http = require("http");
 const dns = require("dns");
 const fs = require("fs");
 const net = require("net");
-const crypto = require("crypto");
 
 const DEFAULT_CONFIG = "/etc/jit/config.json";
 /** Docker Engine API 1.41 (Docker 20.10): what Flatcar's and the lab's engines both serve. */
@@ -378,7 +377,7 @@ class WakeError extends Error {
 /** @type {Config} */
 let cfg;
 /** @type {Buffer} */
-let tokenDigest;
+let token;
 /** @type {Service[]} */
 let services = [];
 /** @type {Map<string, { svc: Service, port: number }>} */
@@ -1149,12 +1148,19 @@ function readyState(svc, url, res) {
 // ---------------------------------------------------------------------------------------------
 // The API, on apiHost only.
 
-/** @param {http.IncomingMessage} req */
+/**
+ * Compares the Bearer token in constant time: every byte of the expected token is looked at
+ * whatever was sent, with no branch on the bytes. Not crypto.timingSafeEqual: loading crypto costs
+ * 1.5 MiB of resident memory on Node 18, of the 48 MiB the helper may use.
+ * @param {http.IncomingMessage} req
+ */
 function authorized(req) {
   const header = req.headers.authorization;
   if (typeof header !== "string" || !/^bearer /i.test(header)) return false;
-  // Digests have equal lengths, so the comparison takes the same time whatever was sent.
-  return crypto.timingSafeEqual(crypto.createHash("sha256").update(header.slice(7).trim()).digest(), tokenDigest);
+  const given = Buffer.from(header.slice(7).trim(), "utf8");
+  let diff = given.length ^ token.length;
+  for (let i = 0; i < token.length; i++) diff |= token[i] ^ (given[i % given.length] | 0);
+  return diff === 0;
 }
 
 /** @param {Service} svc */
@@ -1321,7 +1327,7 @@ async function main() {
   const path = process.argv[2] || DEFAULT_CONFIG;
   try {
     cfg = loadConfig(path);
-    tokenDigest = crypto.createHash("sha256").update(readToken(cfg.tokenFile)).digest();
+    token = Buffer.from(readToken(cfg.tokenFile), "utf8");
   } catch (err) {
     process.stderr.write(`jit: ${messageOf(err)}\n`);
     process.exit(2);

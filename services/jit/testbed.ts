@@ -137,6 +137,8 @@ export class FakeSwarm {
   private dns?: dgram.Socket;
   dockerPort = 0;
   dnsPort = 0;
+  /** How long an update call takes to be answered (Swarm's own latency). */
+  updateDelayMs = 0;
 
   async add(name: string, port: number, options: FakeServiceOptions = {}): Promise<void> {
     const spec = {
@@ -161,6 +163,14 @@ export class FakeSwarm {
       // Already running before the test: wait until it answers.
       for (let i = 0; i < 100 && !(await answers(port)); i++) await sleep(20);
     }
+  }
+
+  /** Scales a service behind the helper's back, as a deploy resetting replicas or `docker service scale` would. */
+  scale(name: string, replicas: number): void {
+    const svc = this.services.get(name)!;
+    svc.spec = { ...svc.spec, Mode: { Replicated: { Replicas: replicas } } };
+    svc.version++;
+    this.apply(svc, 0);
   }
 
   replicas(name: string): number {
@@ -236,8 +246,11 @@ export class FakeSwarm {
           if (without(call.body) !== without(svc.spec)) this.specViolations.push(`${svc.name}: ${text}`);
           svc.spec = call.body;
           svc.version++;
-          this.apply(svc, 0);
-          return send(200, { Warnings: null });
+          setTimeout(() => {
+            this.apply(svc, 0);
+            send(200, { Warnings: null });
+          }, this.updateDelayMs);
+          return;
         }
       }
       if (req.method === "GET" && url.pathname === "/v1.41/tasks") {
