@@ -175,9 +175,13 @@ function checkConfig(raw, problems) {
   const dockerApi = f.string("dockerApi", "http://socket-proxy:2375", /^http:\/\/[^/?#\s]+\/?$/, 'an http:// URL with no path, e.g. "http://socket-proxy:2375"');
   const docker = { host: "", port: 80 };
   if (dockerApi) {
-    const url = new URL(dockerApi);
-    docker.host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-    docker.port = url.port ? Number(url.port) : 80;
+    try {
+      const url = new URL(dockerApi);
+      docker.host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+      docker.port = url.port ? Number(url.port) : 80;
+    } catch (err) {
+      problems.push(`dockerApi: ${JSON.stringify(dockerApi)} is not a URL (${messageOf(err)})`);
+    }
   }
   const apiHost = f.string("apiHost", undefined, HOSTNAME, 'the host name of the helper\'s API, e.g. "jit.home.arpa"').toLowerCase();
   const seconds = { min: 0.05, what: "a number of seconds above 0" };
@@ -391,10 +395,13 @@ const byName = new Map();
 const dockerAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 
 /**
- * @param {string} method @param {string} path @param {unknown} [body]
+ * One Docker API call. A kept-alive socket the socket proxy has just closed (haproxy's idle timeout)
+ * is retried once on a new connection; for an update that may have gone through, the retry fails
+ * "out of sequence" and setReplicas reads again.
+ * @param {string} method @param {string} path @param {unknown} [body] @param {boolean} [retried]
  * @returns {Promise<any>}
  */
-function docker(method, path, body) {
+function docker(method, path, body, retried) {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const what = `Docker API ${method} ${path.split("?")[0]}`;
@@ -430,7 +437,10 @@ function docker(method, path, body) {
       },
     );
     req.on("timeout", () => req.destroy(new Error(`no answer in ${DOCKER_TIMEOUT_MS / 1000} s`)));
-    req.on("error", (err) => reject(new Error(`${what}: ${err.message}`)));
+    req.on("error", (err) => {
+      if (!retried && req.reusedSocket && /** @type {{ code?: string }} */ (err).code === "ECONNRESET") resolve(docker(method, path, body, true));
+      else reject(new Error(`${what}: ${err.message}`));
+    });
     req.end(payload);
   });
 }
@@ -498,9 +508,12 @@ async function resolveTasks(svc) {
  */
 function refreshAddrs(svc) {
   if (!svc.resolving) {
+    const generation = svc.generation;
     svc.resolving = resolveTasks(svc)
       .then(
         (addrs) => {
+          // A wake or stop since the question was asked knows better.
+          if (generation !== svc.generation) return;
           svc.addrs = addrs;
           if (addrs.length === 0 && svc.ready && !svc.waking) {
             svc.ready = false;
@@ -579,9 +592,13 @@ function onNode(node, fn) {
  */
 async function admit(svc, node) {
   const neighbours = services.filter((o) => o !== svc && o.c.node === node.name);
-  // What is being stopped frees its reservation as soon as Swarm has the update.
-  await Promise.all(neighbours.map((o) => o.stopping && o.stopping.catch(noop)));
   for (;;) {
+    // What is being stopped (idle, another wake's eviction) frees its reservation once Swarm has the update.
+    const stopping = neighbours.filter((o) => o.stopping);
+    if (stopping.length) {
+      await Promise.all(stopping.map((o) => o.stopping && o.stopping.catch(noop)));
+      continue;
+    }
     // Only what is admitted counts: a wake queued behind this one has replicas 0 until its turn.
     const awake = neighbours.filter((o) => o.replicas > 0);
     const taken = awake.reduce((sum, o) => sum + o.c.reservationBytes, 0);
@@ -890,7 +907,7 @@ function proxy(svc, port, req, res, mayRetry) {
       if (svc.addrs.length) proxy(svc, port, req, res, false);
       else {
         svc.ready = false;
-        whenAwake(svc, () => proxy(svc, port, req, res, false), res, refuseHttp(res), true);
+        whenAwake(svc, () => proxy(svc, port, req, res, false), res, refuseHttp(res));
       }
     });
     return;
@@ -940,10 +957,10 @@ function proxy(svc, port, req, res, mayRetry) {
  * Waits for the service to wake (at most holdSeconds), then goes on; refuses if it cannot.
  * @param {Service} svc @param {() => void} go
  * @param {import("events").EventEmitter} closer emits "close" when the client goes away
- * @param {Refuse} refuse @param {boolean} startWake
+ * @param {Refuse} refuse
  */
-function whenAwake(svc, go, closer, refuse, startWake) {
-  const waking = startWake ? wake(svc, Date.now()) : svc.waking || wake(svc, Date.now());
+function whenAwake(svc, go, closer, refuse) {
+  const waking = wake(svc, Date.now());
   svc.held++;
   svc.heldTotal++;
   let done = false;
@@ -996,7 +1013,7 @@ function onRequest(req, res) {
     wake(svc, Date.now());
     return splash(svc, res);
   }
-  whenAwake(svc, () => proxy(svc, route.port, req, res, true), res, refuseHttp(res), true);
+  whenAwake(svc, () => proxy(svc, route.port, req, res, true), res, refuseHttp(res));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1032,7 +1049,7 @@ function onUpgrade(req, socket, head) {
   /** @type {Refuse} */
   const refuse = (status, retryAfter, message) => replyRaw(socket, status, message, retryAfter);
   if (svc.ready) go();
-  else whenAwake(svc, go, socket, refuse, true);
+  else whenAwake(svc, go, socket, refuse);
 }
 
 /**
@@ -1044,7 +1061,7 @@ function proxyUpgrade(svc, port, req, socket, head) {
   const addr = pickAddr(svc);
   if (addr === undefined) {
     svc.ready = false;
-    whenAwake(svc, () => proxyUpgrade(svc, port, req, socket, head), socket, (status, retryAfter, message) => replyRaw(socket, status, message, retryAfter), true);
+    whenAwake(svc, () => proxyUpgrade(svc, port, req, socket, head), socket, (status, retryAfter, message) => replyRaw(socket, status, message, retryAfter));
     return;
   }
   // Its own connection: an upgraded socket leaves HTTP and must never go back to a keep-alive pool.
@@ -1337,8 +1354,12 @@ async function main() {
     byName.set(svc.c.name, svc);
     for (const r of svc.c.routes) routes.set(r.host, { svc, port: r.port });
   }
-  process.on("uncaughtException", (err) => log("uncaught-exception", { error: err && err.stack ? err.stack.split("\n").slice(0, 3).join(" | ") : String(err) }));
-  process.on("unhandledRejection", (err) => log("unhandled-rejection", { error: messageOf(err) }));
+  // Never fatal: one bad request must not take every JIT service's proxy down with it.
+  process.on("uncaughtException", (err) => {
+    const where = err && err.stack ? err.stack.split("\n").slice(0, 3).join(" | ") : String(err);
+    logSometimes(`uncaught ${where}`, "uncaught-exception", { error: where });
+  });
+  process.on("unhandledRejection", (err) => logSometimes(`unhandled ${messageOf(err)}`, "unhandled-rejection", { error: messageOf(err) }));
 
   const server = http.createServer({ requestTimeout: 0, headersTimeout: 20000, keepAliveTimeout: 95000 }, onRequest);
   // Longer than Traefik's idle connection timeout (90 s), so Traefik closes first and never sends
@@ -1355,6 +1376,7 @@ async function main() {
     log("exit", { error: messageOf(err) });
     process.exit(1);
   }
+  for (const s of [server, metricsServer]) s.on("error", (err) => logSometimes(`server ${err.message}`, "server-error", { error: err.message }));
   log("listening", { port: ports[0], metricsPort: ports[1], apiHost: cfg.apiHost, services: services.map((s) => s.c.name).join(","), node: process.version });
   for (const signal of ["SIGTERM", "SIGINT"]) {
     process.once(signal, () => {

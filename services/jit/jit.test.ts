@@ -169,6 +169,14 @@ describe("waking", () => {
     expect(swarm.updates()).toHaveLength(1);
   });
 
+  test("a Docker API connection closed while kept alive (the socket proxy's idle timeout) does not fail the wake", async () => {
+    const jit = await start({ ...(await setup({ startDelayMs: 50 })), checkSeconds: 30 });
+    swarm.dropReused = 1;
+    expect((await jit.request("git.home.arpa", "/", { headers: JSON_ACCEPT })).status).toBe(200);
+    expect(swarm.dropReused).toBe(0);
+    expect(swarm.updates()).toEqual([{ name: FORGEJO, replicas: 1, at: expect.any(Number) }]);
+  });
+
   test("holdSeconds passes before the app answers: 503 with Retry-After; the wake goes on and a later request is served", async () => {
     const jit = await start(await setup({ startDelayMs: 1000, holdSeconds: 0.3 }));
     const held = await jit.request("vault.home.arpa", "/", { headers: JSON_ACCEPT });

@@ -139,6 +139,9 @@ export class FakeSwarm {
   dnsPort = 0;
   /** How long an update call takes to be answered (Swarm's own latency). */
   updateDelayMs = 0;
+  /** Requests on a kept-alive connection to drop unanswered, as a proxy closing idle connections does. */
+  dropReused = 0;
+  private served = new WeakSet<net.Socket>();
 
   async add(name: string, port: number, options: FakeServiceOptions = {}): Promise<void> {
     const spec = {
@@ -224,6 +227,12 @@ export class FakeSwarm {
   }
 
   private api(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (this.served.has(req.socket) && this.dropReused > 0) {
+      this.dropReused--;
+      req.socket.destroy();
+      return;
+    }
+    this.served.add(req.socket);
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
