@@ -837,7 +837,8 @@ function forwardHeaders(req, upgrade) {
     // The body is streamed as it comes, so it is re-framed in chunks.
     out["transfer-encoding"] = "chunked";
   }
-  const peer = (req.socket.remoteAddress || "").replace(/^::ffff:/, "");
+  const remote = req.socket.remoteAddress || "";
+  const peer = remote.startsWith("::ffff:") ? remote.slice(7) : remote;
   const forwarded = src["x-forwarded-for"];
   out["x-forwarded-for"] = forwarded ? `${forwarded}, ${peer}` : peer;
   if (!src["x-forwarded-proto"]) out["x-forwarded-proto"] = "http";
@@ -845,19 +846,21 @@ function forwardHeaders(req, upgrade) {
   return out;
 }
 
-/** @param {string[]} raw @returns {string[]} */
+/** @param {string[]} raw @returns {string[]} the response's headers as they came, less hop-by-hop ones */
 function responseHeaders(raw) {
   /** @type {Set<string> | undefined} */
   let listed;
-  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 10 && raw[i].toLowerCase() === "connection") listed = connectionTokens(raw[i + 1]);
   /** @type {string[]} */
   const out = [];
   for (let i = 0; i < raw.length; i += 2) {
     const key = raw[i].toLowerCase();
-    if (HOP.has(key) || (listed && listed.has(key))) continue;
-    out.push(raw[i], raw[i + 1]);
+    if (key === "connection") listed = connectionTokens(raw[i + 1]);
+    if (!HOP.has(key)) out.push(raw[i], raw[i + 1]);
   }
-  return out;
+  // Rare: headers the app named in Connection are hop-by-hop too, wherever they stood.
+  if (!listed) return out;
+  const named = listed;
+  return out.filter((_, i) => !named.has(out[i - (i % 2)].toLowerCase()));
 }
 
 /**

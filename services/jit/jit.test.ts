@@ -12,7 +12,7 @@
  * Traefik in front, and Node 18 itself (this runs the machine's Node unless JIT_TEST_NODE names
  * another binary, e.g. an official 18.20.4).
  */
-import { spawn } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
@@ -116,6 +116,11 @@ describe("waking", () => {
     expect(seen).toMatchObject({ backend: VAULT, url: "/api/sync?x=1" });
     expect(seen.headers).toMatchObject({ host: "vault.home.arpa", "x-forwarded-for": "192.168.1.20, 127.0.0.1", "x-forwarded-proto": "http", "x-forwarded-host": "vault.home.arpa" });
     expect(reply.headers["set-cookie"]).toEqual(["a=1", "b=2"]);
+    const hop = await jit.request("vault.home.arpa", "/hop", { headers: { connection: "x-req-hop", "x-req-hop": "1", "x-kept": "1" } });
+    expect(hop.headers).toMatchObject({ "x-end": "1" });
+    expect(hop.headers["x-hop"]).toBeUndefined();
+    expect(JSON.parse(hop.body).headers["x-req-hop"]).toBeUndefined();
+    expect(JSON.parse(hop.body).headers["x-kept"]).toBe("1");
 
     expect(swarm.updates()).toEqual([{ name: VAULT, replicas: 1, at: expect.any(Number) }]);
     expect(swarm.specViolations).toEqual([]);
@@ -478,6 +483,16 @@ test("at rest with four services (two awake) the helper stays within 48 MiB resi
   await sleep(1500);
   const rss = Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${jit.proc.pid}/status`, "utf8"))![1]) * 1024;
   expect(rss).toBeLessThanOrEqual(48 * MIB);
+});
+
+test("--healthcheck asks the running helper's /healthz: exit 0 while it answers, 1 once it is gone", async () => {
+  const jit = await start(await setup());
+  const config = path.join(dir, "healthcheck.json");
+  fs.writeFileSync(config, JSON.stringify({ listen: jit.port }));
+  const check = () => spawnSync(process.env.JIT_TEST_NODE || process.execPath, [path.join(__dirname, "jit.js"), "--healthcheck", config], { timeout: 10000 }).status;
+  expect(check()).toBe(0);
+  await jit.stop();
+  expect(check()).toBe(1);
 });
 
 test("a config with mistakes is refused at start, naming each key", async () => {

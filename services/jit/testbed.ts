@@ -76,6 +76,12 @@ class Backend {
       req.socket.destroy();
       return;
     }
+    if (url.pathname === "/hop") {
+      // Headers named in Connection are for this hop only (RFC 9110 7.6.1).
+      res.writeHead(200, { connection: "x-hop", "x-hop": "1", "x-end": "1" });
+      res.end(JSON.stringify({ headers: req.headers }));
+      return;
+    }
     if (url.pathname === "/stream") {
       // A long download: chunks every `ms`, so the client sees the first long before the last.
       const n = Number(url.searchParams.get("n") ?? 5);
