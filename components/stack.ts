@@ -100,7 +100,8 @@ export class Stack extends pulumi.ComponentResource {
     });
 
     this.compose = pulumi.all(secretNames).apply((secretsByKey) => renderStack(args.source, { secrets: secretsByKey, configs: configNames }, { domain: args.domain }));
-    const deploy = this.compose.apply((text) => scriptInvocation("stack", ["deploy", stack], composePreamble(text)));
+    const jitServices = (args.source.jitServices ?? []).map((service) => `${stack}_${service}`);
+    const deploy = this.compose.apply((text) => scriptInvocation("stack", ["deploy", stack, ...jitServices], composePreamble(text)));
     const deployed = new command.remote.Command(
       `${name}-deploy`,
       {

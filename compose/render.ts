@@ -17,6 +17,14 @@ export interface RenderOptions {
   readonly domain?: string;
 }
 
+/** The service label that marks a just-in-time service (the helper and Prometheus read it). */
+export const JIT_LABEL = "homelab.jit";
+
+/** The environment variable stack.sh sets to the i-th JIT service's current replicas (0 when new). */
+export function jitReplicasVariable(index: number): string {
+  return `HOMELAB_JIT_REPLICAS_${index}`;
+}
+
 /** The service label that says which stack a service belongs to. */
 export const STACK_LABEL = "homelab.stack";
 /** Written when the file has no `version:`: Docker 20.10's `stack deploy` requires one, and 3.9 is the newest it knows. */
@@ -78,15 +86,25 @@ export function renderStack(source: StackSource, names: RenderNames, opts: Rende
   const routingKey =
     Object.entries(networks).find(([key, n]) => (isPlainObject(n) && n.name !== undefined ? n.name : key) === ROUTING_NETWORK && isPlainObject(n) && n.external === true)?.[0] ??
     ROUTING_NETWORK;
+  const jit = source.jitServices ?? [];
+  const proxied = source.proxiedRoutes ?? [];
+  if (proxied.length > 0 && !opts.domain) throw new Error(`stack ${source.name} proxies routes, but renderStack was given no domain (a bug in the platform)`);
   for (const [service, spec] of Object.entries(services)) {
     if (!isPlainObject(spec)) continue;
     const own = routes.filter((r) => r.service === service);
-    const labels = Object.assign({}, ...own.map((r) => routeLabels(source.name, r, opts.domain!, routeId(source.name, r, routes).id)));
+    const asleep = jit.indexOf(service);
+    // A JIT service is reached through the helper only: its own routers would bypass the helper's
+    // count of requests and open connections (and vanish while it sleeps).
+    const labels = asleep >= 0 ? {} : Object.assign({}, ...own.map((r) => routeLabels(source.name, r, opts.domain!, routeId(source.name, r, routes).id)));
+    const helperLabels = Object.assign({}, ...proxied.filter((r) => r.service === service).map((r) => routeLabels(source.name, r, opts.domain!, `${source.name}-${r.host}`)));
     const deploy = isPlainObject(spec.deploy) ? spec.deploy : {};
-    spec.deploy = { ...deploy, labels: withLabels(deploy.labels, { ...labels, ...ours }) };
-    if (own.length > 0) spec.networks = withRoutingNetwork(spec.networks, routingKey);
+    spec.deploy = { ...deploy, labels: withLabels(deploy.labels, { ...labels, ...helperLabels, ...(asleep >= 0 ? { [JIT_LABEL]: "true" } : {}), ...ours }) };
+    // The replicas the swarm has: `docker stack deploy` would otherwise reset them to the file's
+    // (docker/cli#2235), waking a sleeping service or stopping one in use. stack.sh sets the variable.
+    if (asleep >= 0) spec.deploy = { ...(spec.deploy as Record<string, unknown>), replicas: `\${${jitReplicasVariable(asleep)}:-0}` };
+    if (own.length > 0 || proxied.some((r) => r.service === service)) spec.networks = withRoutingNetwork(spec.networks, routingKey);
   }
-  if (routes.length > 0 && !Object.hasOwn(networks, routingKey)) doc.networks = { ...networks, [routingKey]: { external: true } };
+  if ((routes.length > 0 || proxied.length > 0) && !Object.hasOwn(networks, routingKey)) doc.networks = { ...networks, [routingKey]: { external: true } };
   const { version, ...rest } = doc;
   return stringifyCompose({ version: version ?? DEFAULT_VERSION, ...rest });
 }

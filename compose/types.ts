@@ -32,7 +32,7 @@ export type PlatformSecret = (typeof PLATFORM_SECRETS)[number];
  * under a top-level config): what only the config knows (the domain, the LAN's ranges, every
  * routed host) stays out of the compose file, which keeps it a plain file.
  */
-export const PLATFORM_CONFIGS = ["traefik-static", "traefik-dynamic"] as const;
+export const PLATFORM_CONFIGS = ["traefik-static", "traefik-dynamic", "jit-config", "jit-program", "jit-socket-filter"] as const;
 export type PlatformConfigFile = (typeof PLATFORM_CONFIGS)[number];
 
 /**
@@ -107,6 +107,13 @@ export interface StackSource {
   readonly routes?: readonly ServiceRoute[];
   /** Per service, its memory limit and reservation in bytes (for the "fits in 75% of a node" check). parseStack always sets it. */
   readonly memory?: Readonly<Record<string, ServiceMemory>>;
+  /**
+   * Its just-in-time services (homelab:platform.jit), in order: they keep the replicas the swarm
+   * has on every deploy, and their routes are served through the JIT helper (compose/jit.ts).
+   */
+  readonly jitServices?: readonly string[];
+  /** For the JIT helper's stack: the JIT hosts its service answers, each to the helper's port (compose/jit.ts). */
+  readonly proxiedRoutes?: readonly ServiceRoute[];
 }
 
 /** One problem in a compose file: where (`services.web.image`) and what, with the fix. */

@@ -3,6 +3,8 @@ import * as path from "path";
 import { overcommitted, reservationsByNode } from "../compose/budget";
 import { loadStack } from "../compose/load";
 import { placementProblems } from "../compose/placement";
+import { JIT_STACK, jitBudgets, jitTargets, proxiedRoutes, renderJitConfig, renderJitSocketFilter } from "../compose/jit";
+import { parseDurationSeconds } from "./duration";
 import { MONITORING_STACK, retentionProblems, withRetention } from "../monitoring/prometheus";
 import { PlatformConfigFile, StackError, StackSource } from "../compose/types";
 import { RoutingConfig, routedHosts, traefikSettings } from "../routing/hosts";
@@ -18,9 +20,15 @@ const SETTINGS = ["domain", "arch", "network", "ssh", "updates", "snippets", "no
 export type StacksConfig = RoutingConfig & { readonly nodes: readonly NodeConfig[] };
 
 /** The files the platform renders for stacks (`x-homelab: { platform: … }` configs), from the config. */
-function platformFiles(config: StacksConfig): Record<PlatformConfigFile, string> {
+function platformFiles(config: StacksConfig, jit: Pick<Record<PlatformConfigFile, string>, "jit-config" | "jit-program" | "jit-socket-filter">): Record<PlatformConfigFile, string> {
   const settings = traefikSettings(config);
-  return { "traefik-static": renderTraefikStatic(settings), "traefik-dynamic": renderTraefikDynamic(settings) };
+  return { "traefik-static": renderTraefikStatic(settings), "traefik-dynamic": renderTraefikDynamic(settings), ...jit };
+}
+
+/** The stacks to load: those listed, and the JIT helper's when a listed stack has a just-in-time service. */
+export function stacksToLoad(platform: StacksConfig["platform"]): string[] {
+  const needsJit = platform.jit.some((j) => platform.stacks.includes(j.service.split("/")[0]));
+  return needsJit && !platform.stacks.includes(JIT_STACK) ? [...platform.stacks, JIT_STACK] : [...platform.stacks];
 }
 
 /**
@@ -36,7 +44,7 @@ export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSec
   const { platform, nodes } = config;
   const issues: ConfigIssue[] = [];
   const networks = new Set(platform.networks.map((n) => n.name));
-  const stacks = platform.stacks.flatMap((name, i) => {
+  const stacks = stacksToLoad(platform).flatMap((name, i) => {
     const dir = path.join(stacksDir, name);
     if (!fs.existsSync(dir)) {
       const known = fs.existsSync(stacksDir) ? fs.readdirSync(stacksDir).filter((f) => fs.statSync(path.join(stacksDir, f)).isDirectory()) : [];
@@ -90,16 +98,36 @@ export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSec
       issues.push({ key: `homelab:platform.jit.${jit.service}`, message: `stacks/${stackName} has no service ${service} (it has ${stack.services.join(", ")}). Fix: name one of those, or set it to false.` });
     }
   }
+  const asleep = new Set(platform.jit.map((j) => j.service));
+  const jit = jitTargets(stacks, platform.jit, nodes, config.domain, (idle) => parseDurationSeconds(idle) ?? 0);
+  for (const problem of jit.problems) issues.push(problem);
   if (issues.length === 0) {
-    for (const over of overcommitted(reservationsByNode(nodes, stacks, new Set(platform.jit.map((j) => j.service))))) {
+    for (const over of overcommitted(reservationsByNode(nodes, stacks, asleep))) {
       issues.push({ key: `homelab:nodes[${nodes.findIndex((n) => n.name === over.node)}] (${over.node})`, message: over.message });
     }
   }
+  const program = path.join(stacksDir, "..", "services", "jit", "jit.js");
+  if (jit.targets.length > 0 && !fs.existsSync(program)) issues.push({ key: `homelab:platform.jit`, message: `the JIT helper's program ${path.relative(path.dirname(stacksDir), program)} is missing. Fix: restore it from the repository.` });
   if (issues.length > 0) throw new ConfigError(issues);
-  const files = platformFiles(config);
+  const files = platformFiles(config, {
+    "jit-config": renderJitConfig(jit.targets, jitBudgets(nodes, stacks, asleep), config.domain),
+    "jit-program": jit.targets.length > 0 ? fs.readFileSync(program, "utf8") : "",
+    "jit-socket-filter": renderJitSocketFilter(jit.targets.map((t) => t.swarmService)),
+  });
+  const jitByStack = new Map<string, string[]>();
+  for (const t of jit.targets) {
+    const [stackName, service] = t.name.split("/");
+    jitByStack.set(stackName, [...(jitByStack.get(stackName) ?? []), service]);
+  }
+  const helperRoutes = proxiedRoutes(stacks, jit.targets);
   const acme = platform.traefik.acme;
   return stacks.map((stack) => {
-    const filled = { ...stack, configs: stack.configs.map((c) => (c.platform ? { ...c, content: files[c.platform] } : c)) };
+    const filled = {
+      ...stack,
+      configs: stack.configs.map((c) => (c.platform ? { ...c, content: files[c.platform] } : c)),
+      ...(jitByStack.has(stack.name) ? { jitServices: jitByStack.get(stack.name)! } : {}),
+      ...(stack.name === JIT_STACK ? { proxiedRoutes: helperRoutes } : {}),
+    };
     if (stack.name === "traefik" && acme) return withAcme(filled, acme);
     if (stack.name === MONITORING_STACK) return withRetention(filled, platform.monitoring.retention);
     return filled;

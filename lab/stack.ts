@@ -17,7 +17,7 @@ import { Inventory, ensureHost, ensureImage, labUp } from "./lab";
 
 export const STACK = "lab";
 const PROGRAM_FILES = ["index.ts", "Pulumi.yaml", "package.json", "tsconfig.json"];
-const PROGRAM_DIRS = ["components", "compose", "routing", "config", "ignition", "monitoring", "stacks", "swarm"];
+const PROGRAM_DIRS = ["components", "compose", "routing", "config", "ignition", "monitoring", "services", "stacks", "swarm"];
 
 export function stackPaths() {
   const root = path.join(REPO_ROOT, "out", "lab-stack");

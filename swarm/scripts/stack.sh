@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Usage: stack.sh deploy NAME | stack.sh remove NAME SWARM_ID
+# Usage: stack.sh deploy NAME [JIT_SERVICE...] | stack.sh remove NAME SWARM_ID
 # Run on a manager. `deploy` reads the rendered compose file from HOMELAB_STACK_COMPOSE (a
 # preamble on stdin, as plain text so that `pulumi preview --diff` shows what changes in it) and
 # runs `docker stack deploy --prune`; the file holds no secret (secrets are external Swarm
@@ -10,6 +10,9 @@
 # until its services and networks are gone; named volumes stay (the data is the owner's). Only in
 # the swarm SWARM_ID it was deployed in: after the swarm was formed anew the stack is deployed
 # there again first, and the old deployment's removal must not take the new one down.
+# Each JIT_SERVICE (a just-in-time service of the stack, in the order of the compose file's
+# HOMELAB_JIT_REPLICAS_<i> variables) keeps the replicas it has: the deploy would otherwise set the
+# file's (docker/cli#2235), waking a sleeping service or stopping one in use. A new one starts at 0.
 action=${1:?usage: stack.sh deploy|remove NAME}
 name=${2:?stack name}
 wait_for_docker
@@ -21,6 +24,14 @@ case "$action" in
     file=$(mktemp)
     trap 'rm -f "$file"' EXIT
     printf '%s\n' "$compose" >"$file"
+    shift 2
+    i=0
+    for service in "$@"; do
+      replicas=$(docker service inspect --format '{{if .Spec.Mode.Replicated}}{{.Spec.Mode.Replicated.Replicas}}{{end}}' "$service" 2>/dev/null || true)
+      export "HOMELAB_JIT_REPLICAS_$i=${replicas:-0}"
+      log "$service keeps ${replicas:-0} replica(s)"
+      i=$((i + 1))
+    done
     if ! out=$(docker stack deploy --prune --resolve-image never --compose-file "$file" "$name" 2>&1); then
       printf '%s\n' "$out" >&2
       echo "deploy_failed=$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"

@@ -11,6 +11,7 @@
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import * as YAML from "yaml";
 import { Inventory, containerName, labDown, sshExec } from "../../lab/lab";
 import { Pulumi, editStackConfig, labPulumi, stackPaths, upWithLab } from "../../lab/stack";
 import { docker } from "../../lab/host";
@@ -22,6 +23,8 @@ const DOMAIN = "lab.home.arpa";
 const WORKER = "swarm-worker-1";
 const RECEIVER_PORT = 8099;
 const APPS = ["vaultwarden", "forgejo", "mealie", "minio", "homeassistant"];
+/** 75% of it, less the worker's always-on reservations (~408 MiB), leaves ~417 MiB for JIT apps: Mealie (320) or MinIO (256). */
+const WORKER_MIB = 1100;
 
 let pulumi: Pulumi;
 let inventory: Inventory;
@@ -94,8 +97,12 @@ beforeAll(async () => {
     const platform = config["homelab:platform"] as Record<string, unknown>;
     platform.stacks = ["traefik", "dns", "monitoring", ...APPS];
     platform.monitoring = { ntfy: { server: `http://10.213.99.111:${RECEIVER_PORT}` } };
-    for (const node of config["homelab:nodes"] as { name: string; labels?: Record<string, string> }[]) {
+    // Vaultwarden sleeps after a minute idle (the seed's default is 30); the worker's RAM is set so
+    // that its JIT budget holds Mealie or MinIO, not both (memory-aware waking).
+    platform.jit = { "vaultwarden/vaultwarden": { idle: "1m" } };
+    for (const node of config["homelab:nodes"] as { name: string; labels?: Record<string, string>; memoryMiB?: number }[]) {
       node.labels = { ...(node.labels ?? {}), ...Object.fromEntries((labels[node.name] ?? []).map((l) => [l, "true"])) };
+      if (node.name === WORKER) node.memoryMiB = WORKER_MIB;
     }
   });
   const t0 = Date.now();
@@ -183,6 +190,130 @@ test("a stopped exporter fires TargetDown to ntfy within the rule's `for` plus a
   log(`resolved after ${((Date.now() - t1) / 1000).toFixed(0)} s`);
 });
 
+/** The JIT helper's API through Traefik. */
+function jitApi(apiPath: string, method = "GET", token: string | undefined = outputs.generatedSecrets["jit/jit_token"]): { status: number; body: string } {
+  return https("jit", apiPath, ["-X", method, ...(token ? ["-H", `Authorization: Bearer ${token}`] : [])]);
+}
+
+async function replicas(service: string): Promise<number> {
+  return Number((await sshExec("swarm-manager-1", `docker service inspect --format '{{.Spec.Mode.Replicated.Replicas}}' ${service}`)).stdout.trim());
+}
+
+async function runningTasks(service: string): Promise<number> {
+  return (await sshExec("swarm-manager-1", `docker service ps -q --filter desired-state=running ${service}`)).stdout.trim().split("\n").filter(Boolean).length;
+}
+
+describe("just-in-time apps (the helper on node:18.20.4 from Debian's nodejs, the apps STAND-INs)", () => {
+  test("after up the JIT apps sleep at 0 replicas; the helper's API wants its token and lists them", async () => {
+    for (const app of ["vaultwarden_vaultwarden", "forgejo_forgejo", "mealie_mealie", "minio_minio"]) expect({ app, replicas: await replicas(app) }).toEqual({ app, replicas: 0 });
+    expect(await replicas("homeassistant_homeassistant")).toBe(1);
+    expect(jitApi("/api/status", "GET", undefined).status).toBe(401);
+    expect(jitApi("/api/status", "GET", "wrong-token").status).toBe(401);
+    const status = await until("the helper's API", 60, () => {
+      const r = jitApi("/api/status");
+      return r.status === 200 ? JSON.parse(r.body) : undefined;
+    });
+    expect(status.services.map((s: { name: string; state: string }) => [s.name, s.state]).sort()).toEqual([
+      ["forgejo/forgejo", "asleep"],
+      ["mealie/mealie", "asleep"],
+      ["minio/minio", "asleep"],
+      ["vaultwarden/vaultwarden", "asleep"],
+    ]);
+    expect(jitApi("/api/wake/not-a-service", "POST").status).toBe(404);
+    expect(jitApi("/api/wake/vaultwarden%2Fvaultwarden", "GET").status).toBe(405);
+  });
+
+  test("50 simultaneous first requests wake a sleeping app once, and every one is served", async () => {
+    const t0 = Date.now();
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        new Promise<{ status: number; body: string }>((resolve) => {
+          const ca = path.join(stackPaths().project, outputs.caCertificateFile);
+          const child = spawn("curl", ["-sS", "-m", "60", "-w", "\n%{http_code}", "--cacert", ca, "--resolve", `git.${DOMAIN}:443:${address("swarm-manager-1")}`, `https://git.${DOMAIN}/api/healthz`]);
+          let out = "";
+          child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+          child.on("close", () => {
+            const cut = out.lastIndexOf("\n");
+            resolve({ status: Number(out.slice(cut + 1)), body: out.slice(0, cut) });
+          });
+        }),
+      ),
+    );
+    log(`50 first requests to a sleeping forgejo: all answered in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+    for (const a of answers) expect(a.body).toContain("STAND-IN for codeberg.org/forgejo/forgejo:9.0.3");
+    expect(await replicas("forgejo_forgejo")).toBe(1);
+    expect(await runningTasks("forgejo_forgejo")).toBe(1);
+    // The helper counted one wake (Prometheus scrapes it; the helper's `service` label is exported_service there).
+    const wakes = await until("jit_wakes_total in Prometheus", 60, () => {
+      const result = prometheus(`/api/v1/query?query=${encodeURIComponent('jit_wakes_total{exported_service="forgejo/forgejo"}')}`).result as { value: [number, string] }[];
+      return result.length > 0 ? Number(result[0].value[1]) : undefined;
+    });
+    expect(wakes).toBe(1);
+  });
+
+  test("a browser gets the splash page at once, and the app once it is ready", async () => {
+    const first = https("recipes", "/", ["-H", "Accept: text/html,application/xhtml+xml"]);
+    expect(first.status).toBe(200);
+    expect(first.body).toMatch(/<html/i);
+    expect(first.body).toContain("/__jit/ready");
+    const app = await until("mealie ready for the browser", 60, () => {
+      const r = https("recipes", "/", ["-H", "Accept: text/html"]);
+      return r.body.includes("STAND-IN for ghcr.io/mealie-recipes/mealie") ? r : undefined;
+    });
+    expect(app.status).toBe(200);
+  });
+
+  test("waking MinIO on the full worker stops the least recently used idle app there (Mealie) first", async () => {
+    expect(await replicas("mealie_mealie")).toBe(1);
+    const r = await until("minio through the helper", 90, () => {
+      const a = https("minio");
+      return a.status === 200 ? a : undefined;
+    });
+    expect(r.body).toContain("port: 9001");
+    expect(await replicas("minio_minio")).toBe(1);
+    expect(await replicas("mealie_mealie")).toBe(0);
+    const status = JSON.parse(jitApi("/api/status").body);
+    const worker = status.nodes.find((n: { name: string }) => n.name === WORKER);
+    expect(worker.reservedBytes).toBeLessThanOrEqual(worker.jitBudgetBytes);
+  });
+
+  test("a redeploy of an app's stack keeps the replicas the helper set, awake or asleep", async () => {
+    expect(await replicas("minio_minio")).toBe(1);
+    expect(await replicas("mealie_mealie")).toBe(0);
+    // An owner's edit of both compose files (in the lab's working copy of the program): both stacks redeploy.
+    for (const app of ["minio", "mealie"]) {
+      const file = path.join(stackPaths().project, "stacks", app, "compose.yml");
+      const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
+      doc.setIn(["services", app, "environment", "HOMELAB_E2E_EDIT"], "1");
+      fs.writeFileSync(file, doc.toString());
+    }
+    const up = await pulumi(["up", "--yes", "--skip-preview"], { allowFail: true });
+    expect(up.code).toBe(0);
+    expect(up.stdout).toMatch(/homelab-platform-minio-deploy/);
+    expect(up.stdout).toMatch(/homelab-platform-mealie-deploy/);
+    expect(await replicas("minio_minio")).toBe(1);
+    expect(await replicas("mealie_mealie")).toBe(0);
+  });
+
+  test("an app idle for its timeout goes back to 0; a restarted helper stops nothing in use", async () => {
+    expect(https("vault", "/alive").status).toBe(200);
+    expect(await replicas("vaultwarden_vaultwarden")).toBe(1);
+    // The helper restarts (a new task): MinIO, awake, stays awake, and the helper knows it.
+    await sshExec("swarm-manager-1", "docker service update --force --detach=false jit_jit >/dev/null");
+    const after = await until("the helper back", 90, () => {
+      const r = jitApi("/api/status");
+      return r.status === 200 ? JSON.parse(r.body) : undefined;
+    });
+    expect(after.services.find((s: { name: string }) => s.name === "minio/minio").state).toBe("awake");
+    expect(await replicas("minio_minio")).toBe(1);
+    // Vaultwarden's idle time is 1 min (checked every 10 s).
+    const t0 = Date.now();
+    await until("vaultwarden asleep again", 150, async () => ((await replicas("vaultwarden_vaultwarden")) === 0 ? true : undefined));
+    log(`vaultwarden went back to 0 replicas ${((Date.now() - t0) / 1000).toFixed(0)} s after its last request`);
+  });
+});
+
 test("Grafana's and every app's router answers through Traefik, each reaching its own service", async () => {
   const minio = "minio/minio:RELEASE.2024-12-18T13-15-44Z";
   const hosts: Record<string, string> = { grafana: "grafana/grafana:11.4.0", vault: "vaultwarden/server:1.32.7", git: "codeberg.org/forgejo/forgejo:9.0.3", recipes: "ghcr.io/mealie-recipes/mealie:v2.4.2", s3: minio, minio, ha: "ghcr.io/home-assistant/home-assistant:2024.12.5" };
@@ -209,7 +340,7 @@ test("stateful services run only on the node labelled for them", async () => {
     (await sshExec("swarm-manager-1", `docker service ps --filter desired-state=running --format '{{.Node}}' ${service}`)).stdout.trim().split("\n").filter(Boolean);
   expect(await placed("monitoring_prometheus")).toEqual([WORKER]);
   expect(await placed("monitoring_grafana")).toEqual([WORKER]);
-  expect(await placed("vaultwarden_vaultwarden")).toEqual(["swarm-manager-2"]);
+  expect(await placed("homeassistant_homeassistant")).toEqual(["swarm-manager-2"]);
   expect(await placed("forgejo_forgejo")).toEqual(["swarm-manager-3"]);
   // And a second up changes nothing.
   const again = await pulumi(["up", "--yes", "--expect-no-changes"], { allowFail: true });
