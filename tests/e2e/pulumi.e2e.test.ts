@@ -133,7 +133,8 @@ test("up from the previous release's program forms the swarm; the program now ke
   ];
   expect(byOp("create")).toEqual([...Object.keys(expected).map((n) => `homelab-swarm-${n}-departure`), ...platform].sort());
   expect(byOp("replace")).toEqual(["homelab-swarm-join-tokens"]);
-  expect(byOp("update")).toEqual([...Object.keys(expected).map((n) => `homelab-swarm-${n}-membership`), "homelab-swarm-rotate-join-tokens"].sort());
+  // Every node's Ignition changed too (dockerd's metrics address in /etc/docker/daemon.json): its file is rewritten.
+  expect(byOp("update")).toEqual([...Object.keys(expected).flatMap((n) => [`homelab-swarm-${n}-membership`, `${n}-ignition`]), "homelab-swarm-rotate-join-tokens"].sort());
   // The memberships' drain (their delete) changed too: node spec changes retry when Swarm says "out of sequence".
   for (const update of steps.filter((s) => s.op === "update")) {
     expect([resourceName(update), [...(update.diffReasons ?? [])].sort()]).toEqual([resourceName(update), resourceName(update).endsWith("-membership") ? ["delete", "stdin"] : ["stdin"]]);
