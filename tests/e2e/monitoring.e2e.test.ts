@@ -312,7 +312,7 @@ describe("just-in-time apps (the helper on node:18.20.4 from Debian's nodejs, th
     // Vaultwarden's idle time is 1 min (checked every 10 s).
     const t0 = Date.now();
     await until("vaultwarden asleep again", 150, async () => ((await replicas("vaultwarden_vaultwarden")) === 0 ? true : undefined));
-    log(`vaultwarden went back to 0 replicas ${((Date.now() - t0) / 1000).toFixed(0)} s after its last request`);
+    log(`vaultwarden went back to 0 replicas ${((Date.now() - t0) / 1000).toFixed(0)} s after the helper's restart (its last request came before it; idle time 1 min)`);
   });
 });
 
