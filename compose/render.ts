@@ -92,16 +92,16 @@ export function renderStack(source: StackSource, names: RenderNames, opts: Rende
   for (const [service, spec] of Object.entries(services)) {
     if (!isPlainObject(spec)) continue;
     const own = routes.filter((r) => r.service === service);
-    const asleep = jit.indexOf(service);
+    const jitIndex = jit.indexOf(service);
     // A JIT service is reached through the helper only: its own routers would bypass the helper's
     // count of requests and open connections (and vanish while it sleeps).
-    const labels = asleep >= 0 ? {} : Object.assign({}, ...own.map((r) => routeLabels(source.name, r, opts.domain!, routeId(source.name, r, routes).id)));
+    const labels = jitIndex >= 0 ? {} : Object.assign({}, ...own.map((r) => routeLabels(source.name, r, opts.domain!, routeId(source.name, r, routes).id)));
     const helperLabels = Object.assign({}, ...proxied.filter((r) => r.service === service).map((r) => routeLabels(source.name, r, opts.domain!, `${source.name}-${r.host}`)));
     const deploy = isPlainObject(spec.deploy) ? spec.deploy : {};
-    spec.deploy = { ...deploy, labels: withLabels(deploy.labels, { ...labels, ...helperLabels, ...(asleep >= 0 ? { [JIT_LABEL]: "true" } : {}), ...ours }) };
+    spec.deploy = { ...deploy, labels: withLabels(deploy.labels, { ...labels, ...helperLabels, ...(jitIndex >= 0 ? { [JIT_LABEL]: "true" } : {}), ...ours }) };
     // The replicas the swarm has: `docker stack deploy` would otherwise reset them to the file's
     // (docker/cli#2235), waking a sleeping service or stopping one in use. stack.sh sets the variable.
-    if (asleep >= 0) spec.deploy = { ...(spec.deploy as Record<string, unknown>), replicas: `\${${jitReplicasVariable(asleep)}:-0}` };
+    if (jitIndex >= 0) spec.deploy = { ...(spec.deploy as Record<string, unknown>), replicas: `\${${jitReplicasVariable(jitIndex)}:-0}` };
     if (own.length > 0 || proxied.some((r) => r.service === service)) spec.networks = withRoutingNetwork(spec.networks, routingKey);
   }
   if ((routes.length > 0 || proxied.length > 0) && !Object.hasOwn(networks, routingKey)) doc.networks = { ...networks, [routingKey]: { external: true } };

@@ -14,6 +14,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$here/../lib.sh" standin-image
+# shellcheck source=SCRIPTDIR/../go.sh
+source "$here/../go.sh"
 
 # Each tag the compose files name and the ports its stand-in listens on (STANDIN_PORTS: N is HTTP,
 # N/tcp accepts and closes). lab/images/index.ts lists the same tags (LAB_IMAGE_TAGS.standin and
@@ -31,51 +33,7 @@ standins=(
 # Never saved or loaded into a node: the tags above carry its layer.
 base=homelab-lab-standin:base
 
-go_bin="$(command -v go || true)"
-[ -n "$go_bin" ] || go_bin=/usr/local/go/bin/go
-[ -x "$go_bin" ] || die "Go is needed (none on PATH or in /usr/local/go/bin)"
-
-# The installed Go as is; stdlib only, so -mod=mod never needs the network. -buildvcs=false: the
-# binary must not depend on the checkout's git state, or the key below would not describe it.
-export GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0
-
-# What decides the binary: the sources (the tests too, since a build runs them), this script (its
-# flags) and the Go version. The build lives outside the tree so that the checkout stays clean.
-src_key="$({
-  cd "$here"
-  find . -maxdepth 1 -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -print0 |
-    LC_ALL=C sort -z | xargs -0 sha256sum
-  sha256sum <"$lab_script"
-  "$go_bin" version
-} | sha256sum | cut -c1-12)"
-slot="$lab_cache/standin-$src_key"
-bin="$slot/standin"
-
-mkdir -p "$lab_cache"
-# One Go build at a time: a second run waits here, then finds the binary the first one made. Held to
-# the end, so that a run with other sources cannot remove this slot under the image step.
-exec 8>"$lab_cache/standin.lock"
-flock 8
-if [ -x "$bin" ]; then
-  say "cached: $bin"
-else
-  say "go vet, go test, go build the stand-in ($("$go_bin" version | cut -d' ' -f3))"
-  rm -rf "$slot"
-  mkdir -p "$slot"
-  # Nothing else runs the stand-in's Go tests, and a stand-in that fails them must not become the
-  # images the lab trusts: they gate every new build (only when the sources change). Chained with
-  # &&: set -e does not apply inside a subshell left of ||.
-  (
-    cd "$here" &&
-      "$go_bin" vet ./... >&2 &&
-      "$go_bin" test -count=1 ./... >&2 &&
-      "$go_bin" build -trimpath -ldflags "-s -w" -o "$bin.tmp" .
-  ) || die "the stand-in did not pass go vet, go test and go build (output above)"
-  mv "$bin.tmp" "$bin"
-  say "built $bin ($(du -k "$bin" | cut -f1) KiB)"
-  # Older builds (another key) and the tarballs saved beside them are dead weight.
-  find "$lab_cache" -mindepth 1 -maxdepth 1 -type d -name 'standin-*' ! -path "$slot" -exec rm -rf {} +
-fi
+go_standin_build standin standin "the stand-in"
 
 # The images' recipe: the binary (its slot names its key), both Dockerfiles and the image scripts
 # (this one holds the tags and ports).
