@@ -3,7 +3,7 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { GRAFANA_DIR, dashboardMetricNames, loadDashboards } from "./grafana";
-import { dashboardExpressions, dashboardPanels } from "./promql";
+import { dashboardExpressions, dashboardPanels, expandGrafanaVariables, metricNames } from "./promql";
 
 type Json = Record<string, unknown>;
 
@@ -53,7 +53,7 @@ describe("dashboards.yml", () => {
 
 describe("dashboards", () => {
   it("are the expected files", () => {
-    expect(dashboards.map((d) => d.file)).toEqual(["cluster.json"]);
+    expect(dashboards.map((d) => d.file)).toEqual(["cluster.json", "jit.json"]);
   });
 
   it("each has its own uid (at most Grafana's 40 characters) and title, and a schema version", () => {
@@ -72,6 +72,23 @@ describe("dashboards", () => {
   it("cluster.json is the Homelab cluster dashboard", () => {
     const cluster = dashboards.find((d) => d.file === "cluster.json")?.json as Json;
     expect(cluster).toMatchObject({ uid: "homelab-cluster", title: "Homelab cluster", schemaVersion: 39, editable: false });
+  });
+
+  it("jit.json is the Just-in-time services dashboard", () => {
+    const jit = dashboards.find((d) => d.file === "jit.json")?.json as Json;
+    expect(jit).toMatchObject({ uid: "homelab-jit", title: "Just-in-time services", schemaVersion: 39, editable: false });
+  });
+
+  it("each dashboard file is a config of the monitoring stack, mounted where dashboards.yml's provider reads", () => {
+    const compose = YAML.parse(fs.readFileSync(path.join(GRAFANA_DIR, "..", "compose.yml"), "utf8")) as {
+      services: { grafana: { configs: { source: string; target: string }[] } };
+      configs: Record<string, { file?: string }>;
+    };
+    const dir = ((providers.providers as Json[])[0].options as Json).path as string;
+    const mounted = compose.services.grafana.configs
+      .filter((c) => path.posix.dirname(c.target) === dir)
+      .map((c) => [path.posix.basename(c.target), compose.configs[c.source]?.file]);
+    expect(mounted).toEqual(dashboards.map((d) => [d.file, `./grafana/${d.file}`]));
   });
 
   describe.each(dashboards.map((d) => [d.file, d.json] as const))("%s", (_file, json) => {
@@ -112,22 +129,30 @@ describe("dashboards", () => {
       }
     });
 
-    it("takes every range of rate() and the like from $__rate_interval", () => {
-      for (const { panel, expr } of dashboardExpressions(json)) {
-        // a string literal may hold brackets (a regex); subqueries ([1h:5m]) are another matter
-        const ranges = [...expr.replace(/"(?:[^"\\]|\\.)*"/g, '""').matchAll(/\[([^\]]*)\]/g)].map((m) => m[1]).filter((r) => !r.includes(":"));
-        expect({ panel, ranges }).toEqual({ panel, ranges: ranges.map(() => "$__rate_interval") });
+    it("takes every range of rate() and the like from $__rate_interval, or from $__range in an instant query", () => {
+      // $__range in an instant query counts over the dashboard's time range (a total per service);
+      // in a range query it would be a window as wide as the whole graph at every point.
+      for (const { path: where, panel } of panels) {
+        for (const t of (panel.targets ?? []) as Json[]) {
+          if (typeof t.expr !== "string") continue;
+          // a string literal may hold brackets (a regex); subqueries ([1h:5m]) are another matter
+          const ranges = [...t.expr.replace(/"(?:[^"\\]|\\.)*"/g, '""').matchAll(/\[([^\]]*)\]/g)].map((m) => m[1]).filter((r) => !r.includes(":"));
+          const allowed = t.instant === true && t.range !== true ? ["$__rate_interval", "$__range"] : ["$__rate_interval"];
+          const wrong = ranges.filter((r) => !allowed.includes(r));
+          expect({ where, refId: t.refId, wrong }).toEqual({ where, refId: t.refId, wrong: [] });
+        }
       }
     });
   });
 
-  it("cluster.json ends with the Just-in-time services row, holding its placeholder", () => {
+  it("cluster.json ends with the Just-in-time services row, linking to that dashboard by its uid", () => {
     const panels = dashboardPanels(dashboards.find((d) => d.file === "cluster.json")?.json);
     const row = panels.findIndex((p) => p.panel.type === "row" && p.panel.title === "Just-in-time services");
     expect(row).toBeGreaterThan(0);
     const rest = panels.slice(row + 1);
-    expect(rest.map((p) => [p.path, p.panel.type])).toEqual([["Just-in-time services / To come", "text"]]);
-    expect((rest[0].panel.options as Json).content).toMatch(/JIT helper lands/);
+    expect(rest.map((p) => [p.path, p.panel.type])).toEqual([["Just-in-time services / Their dashboard", "text"]]);
+    const jitUid = (dashboards.find((d) => d.file === "jit.json")?.json as Json).uid;
+    expect((rest[0].panel.options as Json).content).toContain(`](/d/${jitUid})`);
   });
 
   it("cluster.json's queries", () => {
@@ -155,16 +180,89 @@ describe("dashboards", () => {
   });
 });
 
+describe("jit.json", () => {
+  const jit = dashboards.find((d) => d.file === "jit.json")?.json;
+
+  it("queries the JIT helper's metrics, per service by exported_service (the tasks job's own service label is the helper's Swarm service)", () => {
+    expect(dashboardExpressions(jit)).toEqual([
+      { panel: "Now / Services awake [A]", expr: "sum(jit_services_awake)" },
+      { panel: "Now / Open connections per service [A]", expr: "sum by (exported_service) (jit_open_connections)" },
+      { panel: "Now / Requests held per service [A]", expr: "sum by (exported_service) (jit_requests_held)" },
+      { panel: "Over the time range / Wakes per service [A]", expr: "sum by (exported_service) (increase(jit_wakes_total[$__range]))" },
+      {
+        // `> 0` drops the NaN of a service that did not wake in the range (all its buckets 0)
+        panel: "Over the time range / Cold start per service (p50, p95) [A]",
+        expr: "histogram_quantile(0.5, sum by (exported_service, le) (rate(jit_cold_start_seconds_bucket[$__range]))) > 0",
+      },
+      {
+        panel: "Over the time range / Cold start per service (p50, p95) [B]",
+        expr: "histogram_quantile(0.95, sum by (exported_service, le) (rate(jit_cold_start_seconds_bucket[$__range]))) > 0",
+      },
+      { panel: "Over the time range / Requests that waited per service [A]", expr: "sum by (exported_service) (increase(jit_requests_held_total[$__range]))" },
+      { panel: "Over the time range / Wake failures per service [A]", expr: "sum by (exported_service) (increase(jit_wake_failures_total[$__range]))" },
+      { panel: "Over the time range / Stops per service, by reason [A]", expr: "sum by (exported_service, reason) (increase(jit_stops_total[$__range]))" },
+      { panel: "Over the time range / Evictions per service [A]", expr: "sum by (exported_service) (increase(jit_evictions_total[$__range]))" },
+      // Prometheus and the exporters have a process_resident_memory_bytes of their own
+      { panel: "Helper / Helper memory (RSS) [A]", expr: 'max by (node) (process_resident_memory_bytes{job="jit", service="jit_jit"})' },
+    ]);
+  });
+
+  it("groups and names every per-service series by exported_service, never by the scrape's service", () => {
+    for (const { path: where, panel } of dashboardPanels(jit)) {
+      for (const t of (panel.targets ?? []) as Json[]) {
+        const expr = t.expr as string;
+        // only jit_services_awake has no service label; every other jit_* series is per service
+        if (!metricNames(expandGrafanaVariables(expr)).some((n) => n.startsWith("jit_") && n !== "jit_services_awake")) continue;
+        // summed per service: a restarted helper (another task, another instance) continues the same line
+        const groupings = [...expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].map((m) => m[1].split(",").map((l) => l.trim()));
+        expect({ where, expr, grouped: groupings.length > 0 }).toEqual({ where, expr, grouped: true });
+        for (const labels of groupings) {
+          expect({ where, expr, labels }).toEqual({ where, expr, labels: expect.arrayContaining(["exported_service"]) });
+          expect({ where, expr, labels }).toEqual({ where, expr, labels: expect.not.arrayContaining(["service"]) });
+        }
+        const legend = expect.stringContaining("{{exported_service}}") as unknown;
+        expect({ where, legend: t.legendFormat }).toEqual({ where, legend });
+        expect({ where, legend: t.legendFormat }).toEqual({ where, legend: expect.not.stringMatching(/\{\{\s*service\s*\}\}/) });
+      }
+    }
+  });
+
+  it("draws the helper's memory limit from stacks/jit/compose.yml", () => {
+    const compose = YAML.parse(fs.readFileSync(path.join(GRAFANA_DIR, "..", "..", "jit", "compose.yml"), "utf8")) as {
+      services: { jit: { deploy: { resources: { limits: { memory: string } } } } };
+    };
+    const limit = compose.services.jit.deploy.resources.limits.memory.match(/^(\d+)M$/);
+    expect(limit).not.toBeNull();
+    const memory = dashboardPanels(jit).find((p) => p.panel.title === "Helper memory (RSS)")?.panel;
+    const defaults = (memory?.fieldConfig as Json).defaults as Json;
+    expect((defaults.thresholds as Json).steps).toEqual([
+      { color: "green", value: null },
+      // compose's M is MiB
+      { color: "red", value: Number(limit?.[1]) * 1024 * 1024 },
+    ]);
+  });
+});
+
 describe("dashboardMetricNames", () => {
   it("parses every query and lists the metrics the dashboards need from the exporters", () => {
     expect(dashboardMetricNames()).toEqual([
       "container_memory_working_set_bytes",
+      "jit_cold_start_seconds_bucket",
+      "jit_evictions_total",
+      "jit_open_connections",
+      "jit_requests_held",
+      "jit_requests_held_total",
+      "jit_services_awake",
+      "jit_stops_total",
+      "jit_wake_failures_total",
+      "jit_wakes_total",
       "node_cpu_seconds_total",
       "node_filesystem_avail_bytes",
       "node_filesystem_size_bytes",
       "node_memory_MemAvailable_bytes",
       "node_memory_MemTotal_bytes",
       "node_thermal_zone_temp",
+      "process_resident_memory_bytes",
       "up",
     ]);
   });
