@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -314,6 +316,12 @@ func TestProcessIgnoresItsArgumentsAndExitsZeroOnSIGTERM(t *testing.T) {
 	if code, body := getBody(t, addr, "/api/health"); code != 200 || !strings.HasPrefix(body, "STAND-IN for grafana/grafana:11.4.0 ") {
 		t.Errorf("%d %q", code, body)
 	}
+	// A websocket open across the signal: Shutdown alone would not close it.
+	ws, r := wsDial(t, addr)
+	defer ws.Close()
+	if op, p := readServerFrame(t, r); op != opText || !strings.HasPrefix(string(p), "STAND-IN for grafana/grafana:11.4.0 ") {
+		t.Errorf("websocket's first frame: %d %q", op, p)
+	}
 	t0 := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -322,6 +330,7 @@ func TestProcessIgnoresItsArgumentsAndExitsZeroOnSIGTERM(t *testing.T) {
 	if err != nil || time.Since(t0) > 3*time.Second {
 		t.Errorf("after SIGTERM: %v in %v; log:\n%s", err, time.Since(t0), logs.String())
 	}
+	wsReadsToTheEnd(t, r)
 	for _, want := range []string{"started as " + os.Args[0] + ", ignoring 4 argument(s) meant for the real image", "stopped by signal"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("no %q in the log:\n%s", want, logs.String())
@@ -340,5 +349,330 @@ func TestProcessRefusesToRunWithoutATagOrWithBadPorts(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 			t.Errorf("%v: %v, %q; want exit status 1", env, err, out)
 		}
+	}
+}
+
+// The websocket's tests: the client side is written out here, independent of the server's code.
+
+const minioBanner = "STAND-IN for minio/minio:RELEASE.2024-12-18T13-15-44Z (homelab lab; not the real software)"
+
+// rfcKey and rfcAccept are RFC 6455's example handshake (section 1.3).
+const (
+	rfcKey    = "dGhlIHNhbXBsZSBub25jZQ=="
+	rfcAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+)
+
+func TestAcceptKeyIsRFC6455s(t *testing.T) {
+	if got := acceptKey(rfcKey); got != rfcAccept {
+		t.Errorf("acceptKey(%q) = %q, want %q", rfcKey, got, rfcAccept)
+	}
+}
+
+// upgrade sends addr a request with the given method and header lines, and reads the answer's
+// head; the reader holds whatever follows it.
+func upgrade(t *testing.T, addr, method, header string) (net.Conn, *bufio.Reader, *http.Response) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(c, "%s /api/websocket HTTP/1.1\r\nHost: ws.lab.example\r\n%s\r\n", method, header); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, r, resp
+}
+
+// wsDial opens a websocket to addr, with RFC 6455's example key, and checks the handshake.
+func wsDial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, r, resp := upgrade(t, addr, "GET", "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "+rfcKey+"\r\n")
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != rfcAccept {
+		t.Fatalf("handshake: %s %v", resp.Status, resp.Header)
+	}
+	return c, r
+}
+
+// clientFrame is a frame as a client sends it: b0 is its first byte (FIN, reserved bits and
+// opcode), and the payload is masked unless unmasked is set.
+func clientFrame(b0 byte, payload []byte, unmasked bool) []byte {
+	var mask byte = 0x80
+	if unmasked {
+		mask = 0
+	}
+	f := []byte{b0}
+	if n := len(payload); n > 0xffff {
+		f = append(f, mask|127)
+		f = binary.BigEndian.AppendUint64(f, uint64(n))
+	} else if n >= 126 {
+		f = append(f, mask|126)
+		f = binary.BigEndian.AppendUint16(f, uint16(n))
+	} else {
+		f = append(f, mask|byte(n))
+	}
+	if unmasked {
+		return append(f, payload...)
+	}
+	key := []byte{0x9c, 0x3e, 0x51, 0x07}
+	f = append(f, key...)
+	for i, b := range payload {
+		f = append(f, b^key[i%len(key)])
+	}
+	return f
+}
+
+func wsWrite(t *testing.T, c net.Conn, frames ...[]byte) {
+	t.Helper()
+	if _, err := c.Write(bytes.Join(frames, nil)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serverFrame reads one frame of the stand-in's, which must be whole and unmasked.
+func serverFrame(r *bufio.Reader) (op byte, payload []byte, err error) {
+	var h [2]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, nil, err
+	}
+	if h[0]&0xf0 != 0x80 || h[1]&0x80 != 0 {
+		return 0, nil, fmt.Errorf("frame head %#x %#x: want FIN, no reserved bits and no mask", h[0], h[1])
+	}
+	n := uint64(h[1])
+	var ext []byte
+	switch n {
+	case 126:
+		ext = make([]byte, 2)
+	case 127:
+		ext = make([]byte, 8)
+	}
+	if _, err := io.ReadFull(r, ext); err != nil {
+		return 0, nil, err
+	}
+	if len(ext) > 0 {
+		n = 0
+		for _, b := range ext {
+			n = n<<8 | uint64(b)
+		}
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return 0, nil, err
+	}
+	return h[0] & 0x0f, payload, nil
+}
+
+func readServerFrame(t *testing.T, r *bufio.Reader) (op byte, payload []byte) {
+	t.Helper()
+	op, payload, err := serverFrame(r)
+	if err != nil {
+		t.Fatalf("reading a frame: %v", err)
+	}
+	return op, payload
+}
+
+func isTick(op byte, payload []byte) bool {
+	return op == opText && strings.HasPrefix(string(payload), "tick ")
+}
+
+// nextAnswer is the next frame that is not a tick.
+func nextAnswer(t *testing.T, r *bufio.Reader) (op byte, payload []byte) {
+	t.Helper()
+	for {
+		if op, payload = readServerFrame(t, r); !isTick(op, payload) {
+			return op, payload
+		}
+	}
+}
+
+// closeAnswer is the code of the next frame that is not a tick, which must be a close, or 0 if it
+// has none.
+func closeAnswer(t *testing.T, r *bufio.Reader) int {
+	t.Helper()
+	op, payload := nextAnswer(t, r)
+	if op != opClose {
+		t.Fatalf("frame %d %q, want a close", op, payload)
+	}
+	if len(payload) < 2 {
+		return 0
+	}
+	return int(binary.BigEndian.Uint16(payload))
+}
+
+// wsReadsToTheEnd checks that the stand-in ends the connection: ticks may come first, nothing
+// else.
+func wsReadsToTheEnd(t *testing.T, r *bufio.Reader) {
+	t.Helper()
+	for {
+		op, payload, err := serverFrame(r)
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			t.Fatal("the connection is still open")
+		case errors.Is(err, io.EOF):
+			return
+		case err != nil:
+			t.Fatalf("want the connection ended, got %v", err)
+		case !isTick(op, payload):
+			t.Fatalf("after the end, a frame: %d %q", op, payload)
+		}
+	}
+}
+
+func TestWebsocketHandshakeOnAnyHTTPPortAndPath(t *testing.T) {
+	httpAddrs, _, _ := start(t, 2, 0)
+	for _, a := range httpAddrs {
+		// Connection as a list, tokens in other cases, and no Sec-WebSocket-Version.
+		c, r, resp := upgrade(t, a, "GET", "Connection: keep-alive, UPGRADE\r\nUpgrade: WebSocket\r\nSec-WebSocket-Key: "+rfcKey+"\r\n")
+		if resp.StatusCode != http.StatusSwitchingProtocols || resp.Status != "101 Switching Protocols" {
+			t.Fatalf("%s: %s", a, resp.Status)
+		}
+		for k, v := range map[string]string{"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Accept": rfcAccept} {
+			if got := resp.Header.Values(k); len(got) != 1 || got[0] != v {
+				t.Errorf("%s: %s: %q, want %q", a, k, got, v)
+			}
+		}
+		if op, p := readServerFrame(t, r); op != opText || string(p) != minioBanner {
+			t.Errorf("%s: first frame %d %q, want the banner", a, op, p)
+		}
+		c.Close()
+	}
+}
+
+func TestWebsocketSendsTheBannerThenATickASecond(t *testing.T) {
+	httpAddrs, _, _ := start(t, 1, 0)
+	_, r := wsDial(t, httpAddrs[0])
+	if op, p := readServerFrame(t, r); op != opText || string(p) != minioBanner {
+		t.Fatalf("first frame %d %q, want the banner", op, p)
+	}
+	t0 := time.Now()
+	for n := 1; n <= 2; n++ {
+		op, p := readServerFrame(t, r)
+		if want := fmt.Sprintf("tick %d", n); op != opText || string(p) != want {
+			t.Fatalf("frame %d %q, want %q", op, p, want)
+		}
+		if took := time.Since(t0); took < time.Duration(n)*time.Second-100*time.Millisecond || took > time.Duration(n)*time.Second+time.Second {
+			t.Errorf("tick %d after %v", n, took)
+		}
+	}
+}
+
+func TestWebsocketEchoesTextAndAnswersPingsAndClose(t *testing.T) {
+	httpAddrs, _, _ := start(t, 1, 0)
+	c, r := wsDial(t, httpAddrs[0])
+	readServerFrame(t, r) // the banner
+	// Each length's encoding: 7 bits up to 125, 16 bits from 126, 64 bits past 65535.
+	for _, n := range []int{0, 1, 125, 126, 200, 65535, 65536, 70000} {
+		text := strings.Repeat("é", n/2) + strings.Repeat("x", n%2)
+		wsWrite(t, c, clientFrame(0x80|opText, []byte(text), false))
+		if op, p := nextAnswer(t, r); op != opText || string(p) != "echo: "+text {
+			t.Fatalf("%d bytes of text: answered %d with %d bytes", n, op, len(p))
+		}
+	}
+	// A message in two frames with a ping between them; the pong comes first.
+	wsWrite(t, c, clientFrame(opText, []byte("hel"), false), clientFrame(0x80|opPing, []byte("are you there"), false), clientFrame(0x80|opContinuation, []byte("lo"), false))
+	if op, p := nextAnswer(t, r); op != opPong || string(p) != "are you there" {
+		t.Errorf("ping: answered %d %q", op, p)
+	}
+	if op, p := nextAnswer(t, r); op != opText || string(p) != "echo: hello" {
+		t.Errorf("fragmented text: answered %d %q", op, p)
+	}
+	// A pong and a binary message get no answer: the next one is the ping's.
+	wsWrite(t, c, clientFrame(0x80|opPong, nil, false), clientFrame(0x80|opBinary, []byte{0, 1, 2}, false), clientFrame(0x80|opPing, nil, false))
+	if op, p := nextAnswer(t, r); op != opPong || len(p) != 0 {
+		t.Errorf("empty ping: answered %d %q", op, p)
+	}
+	wsWrite(t, c, clientFrame(0x80|opClose, append(binary.BigEndian.AppendUint16(nil, 1000), "bye"...), false))
+	if code := closeAnswer(t, r); code != 1000 {
+		t.Errorf("close 1000: answered with %d", code)
+	}
+	wsReadsToTheEnd(t, r)
+}
+
+func TestWebsocketClosesOnAFrameTheProtocolForbids(t *testing.T) {
+	httpAddrs, _, _ := start(t, 1, 0)
+	// A frame that says it is 2 MiB, of which 256 KiB are sent: the server must not read it, and
+	// must still get its close frame through the bytes left unread.
+	hugeHead := binary.BigEndian.AppendUint64([]byte{0x80 | opBinary, 0x80 | 127}, 2<<20)
+	huge := append(append(hugeHead, 1, 2, 3, 4), make([]byte, 256<<10)...)
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		code  int
+	}{
+		{"unmasked", clientFrame(0x80|opText, []byte("hi"), true), closeProtocolError},
+		{"unmasked empty close", clientFrame(0x80|opClose, nil, true), closeProtocolError},
+		{"reserved bit", clientFrame(0xc0|opText, []byte("hi"), false), closeProtocolError},
+		{"unknown opcode", clientFrame(0x83, []byte("hi"), false), closeProtocolError},
+		{"continuation of nothing", clientFrame(0x80|opContinuation, []byte("hi"), false), closeProtocolError},
+		{"fragmented ping", clientFrame(opPing, nil, false), closeProtocolError},
+		{"ping over 125 bytes", clientFrame(0x80|opPing, make([]byte, 126), false), closeProtocolError},
+		{"new message inside one", append(clientFrame(opText, []byte("a"), false), clientFrame(0x80|opText, []byte("b"), false)...), closeProtocolError},
+		{"close with one byte", clientFrame(0x80|opClose, []byte{3}, false), closeProtocolError},
+		{"text not UTF-8", clientFrame(0x80|opText, []byte{0xff, 0xfe}, false), closeInvalidData},
+		{"frame over 1 MiB", huge, closeTooBig},
+		{"message over 1 MiB", append(clientFrame(opBinary, make([]byte, 1<<20), false), clientFrame(0x80|opContinuation, []byte{1}, false)...), closeTooBig},
+	} {
+		c, r := wsDial(t, httpAddrs[0])
+		readServerFrame(t, r) // the banner
+		wsWrite(t, c, tc.frame)
+		if code := closeAnswer(t, r); code != tc.code {
+			t.Errorf("%s: closed with %d, want %d", tc.name, code, tc.code)
+		}
+		wsReadsToTheEnd(t, r)
+		c.Close()
+	}
+}
+
+func TestMalformedUpgradeIs400AndOtherUpgradesGetTheBanner(t *testing.T) {
+	httpAddrs, _, _ := start(t, 1, 0)
+	const asks = "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+	for _, tc := range []struct {
+		method, header string
+		code           int
+	}{
+		{"GET", asks, 400},
+		{"GET", asks + "Sec-WebSocket-Key: not base64!\r\n", 400},
+		{"GET", asks + "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA\r\n", 400}, // 15 bytes
+		{"GET", asks + "Sec-WebSocket-Key: " + rfcKey + "\r\nSec-WebSocket-Key: " + rfcKey + "\r\n", 400},
+		{"GET", asks + "Sec-WebSocket-Key: " + rfcKey + "\r\nSec-WebSocket-Version: 8\r\n", 400},
+		{"POST", asks + "Sec-WebSocket-Key: " + rfcKey + "\r\nContent-Length: 0\r\n", 400},
+		// Not a websocket upgrade: the usual answer.
+		{"GET", "", 200},
+		{"GET", "Upgrade: websocket\r\nSec-WebSocket-Key: " + rfcKey + "\r\n", 200},
+		{"GET", "Connection: Upgrade\r\nUpgrade: h2c\r\n", 200},
+		{"GET", "Connection: close\r\nUpgrade: websocket\r\nSec-WebSocket-Key: " + rfcKey + "\r\n", 200},
+	} {
+		_, _, resp := upgrade(t, httpAddrs[0], tc.method, tc.header)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := minioBanner + "\nhost: ws.lab.example\npath: /api/websocket\n"
+		if tc.code == 400 {
+			want = minioBanner + "\nwebsocket upgrade refused: "
+		}
+		if resp.StatusCode != tc.code || !strings.HasPrefix(string(body), want) {
+			t.Errorf("%s %q: %s %q, want %d %q...", tc.method, tc.header, resp.Status, body, tc.code, want)
+		}
+	}
+}
+
+func TestStopClosesOpenWebsockets(t *testing.T) {
+	httpAddrs, _, stop := start(t, 1, 0)
+	var readers []*bufio.Reader
+	for i := 0; i < 3; i++ {
+		_, r := wsDial(t, httpAddrs[0])
+		readServerFrame(t, r) // the banner: the websocket is open
+		readers = append(readers, r)
+	}
+	if err, took := stop(); err != nil || took > time.Second {
+		t.Errorf("stop with websockets open: %v after %v", err, took)
+	}
+	for _, r := range readers {
+		wsReadsToTheEnd(t, r)
 	}
 }
