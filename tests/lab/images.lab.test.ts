@@ -3,6 +3,7 @@
  * and run on the HOST's dockerd only, on its default bridge. The lab nodes and the lab's own
  * network are not used here.
  */
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
@@ -771,6 +772,183 @@ describe("node:18.20.4-bookworm-slim (Debian's nodejs package, lab/images/node)"
       const check = "require('http').get('http://127.0.0.1:8080/healthz', (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))";
       expect((await run("docker", ["exec", name, "node", "-e", check], { allowFail: true })).code).toBe(0);
     });
+  });
+});
+
+describe("restic/restic:0.14.0 (Debian's package, lab/images/restic)", () => {
+  const tag = LAB_IMAGE_TAGS.restic;
+  const host = "lab-backup-test";
+  const tags = ["homelab", "volume=test_data"];
+  let tarball = "";
+  let dir = "";
+  /** The first backup's snapshot, as `snapshots --json` lists it. */
+  let first: Snapshot;
+
+  /** A snapshot as restic 0.14's `snapshots --json` lists it (uid and gid are left out when 0). */
+  interface Snapshot {
+    id: string;
+    short_id: string;
+    time: string;
+    parent?: string;
+    tree: string;
+    paths: string[];
+    hostname: string;
+    username: string;
+    tags?: string[];
+  }
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    tarball = await ensureLabImage("restic", log);
+    log(`restic image ready in ${seconds(t0).toFixed(1)} s`);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-restic-test-"));
+    for (const d of ["repo", "data", "data/sub dir", "restored"]) fs.mkdirSync(path.join(dir, d));
+    // The repository's password, as a Swarm secret would hold it: a file, never an argument or an
+    // environment value.
+    fs.writeFileSync(path.join(dir, "password"), `${crypto.randomBytes(24).toString("base64")}\n`, { mode: 0o600 });
+    fs.writeFileSync(path.join(dir, "wrong-password"), "not the password\n", { mode: 0o600 });
+    // A volume's kind of content: text, an empty file, a name with a space, and a SQLite-like
+    // database (the header's magic and page size, random pages, a run of zero pages).
+    fs.writeFileSync(path.join(dir, "data", "notes.txt"), "restic round trip\n".repeat(100));
+    fs.writeFileSync(path.join(dir, "data", "empty"), "");
+    fs.writeFileSync(path.join(dir, "data", "sub dir", "config.json"), JSON.stringify({ answer: 42 }));
+    const header = Buffer.alloc(100);
+    header.write("SQLite format 3\0", "latin1");
+    header.writeUInt16BE(4096, 16);
+    fs.writeFileSync(path.join(dir, "data", "app.db"), Buffer.concat([header, crypto.randomBytes(64 * 1024 - 100), Buffer.alloc(64 * 1024)]));
+  }, 10 * 60000);
+
+  afterAll(() => {
+    // The container wrote the repository and the restored files as root; the tests run as root.
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * `docker run --rm` of the image with no network: the repository in the host's dir/repo at
+   * /repo, the password file (dir/password, or another) read-only at /run/secrets/restic_password
+   * and named by RESTIC_PASSWORD_FILE, the data read-only at /data, dir/restored at /restored.
+   */
+  async function restic(args: string[], passwordFile = "password"): Promise<{ code: number; stdout: string; stderr: string }> {
+    return run(
+      "docker",
+      [
+        "run", "--rm", "--network", "none", "--label", "homelab.lab=image-test",
+        "-e", "RESTIC_REPOSITORY=/repo",
+        "-e", "RESTIC_PASSWORD_FILE=/run/secrets/restic_password",
+        "-v", `${path.join(dir, passwordFile)}:/run/secrets/restic_password:ro`,
+        "-v", `${path.join(dir, "repo")}:/repo`,
+        "-v", `${path.join(dir, "data")}:/data:ro`,
+        "-v", `${path.join(dir, "restored")}:/restored`,
+        tag, ...args,
+      ],
+      { allowFail: true, timeoutMs: 60000 },
+    );
+  }
+
+  /** Runs restic and fails with its output unless it exits 0; returns its stdout. */
+  async function resticOk(args: string[]): Promise<string> {
+    const r = await restic(args);
+    if (r.code !== 0) throw new Error(`restic ${args.join(" ")} exited ${r.code}\n${r.stdout}${r.stderr}`);
+    return r.stdout;
+  }
+
+  async function snapshots(): Promise<Snapshot[]> {
+    return JSON.parse(await resticOk(["snapshots", "--json"]));
+  }
+
+  /** `backup --json` of /data as the host and with the tags above; returns its summary line. */
+  async function backup(): Promise<{ message_type: string; files_new: number; files_changed: number; files_unmodified: number; snapshot_id: string }> {
+    const lines = (await resticOk(["backup", "--json", "--host", host, ...tags.flatMap((t) => ["--tag", t]), "/data"])).trim().split("\n");
+    return JSON.parse(lines[lines.length - 1]);
+  }
+
+  /** Every file below root by its relative path, with its sha256. */
+  function hashes(root: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    const walk = (rel: string) => {
+      for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+        const p = path.join(rel, e.name);
+        if (e.isDirectory()) walk(p);
+        else out[p] = crypto.createHash("sha256").update(fs.readFileSync(path.join(root, p))).digest("hex");
+      }
+    };
+    walk("");
+    return out;
+  }
+
+  test("cached on a second run; the tarball holds the tag; entrypoint as the official image's", async () => {
+    await expectCached("restic", tarball);
+    const cfg = await imageConfig(tag);
+    expect(cfg.Entrypoint).toEqual(["/usr/bin/restic"]);
+    expect(cfg.Cmd ?? null).toBeNull();
+    expect(cfg.WorkingDir ?? "").toBe("");
+    expect(cfg.User ?? "").toBe("");
+    expect(cfg.Labels["org.opencontainers.image.description"]).toBe(
+      "homelab lab build of restic 0.14.0 from Debian's package; not the official image",
+    );
+  });
+
+  test("`docker run --rm restic/restic:0.14.0 version` says 0.14.0", async () => {
+    const v = await run("docker", ["run", "--rm", "--network", "none", "--label", "homelab.lab=image-test", tag, "version"], { timeoutMs: 60000 });
+    expect(v.stdout.trim()).toMatch(/^restic 0\.14\.0 compiled with go\S+ on linux\/amd64$/);
+  });
+
+  test("what a compose file relies on besides restic: /bin/sh, an ssh client that sftp: runs, the CA bundle, zone data", async () => {
+    const sh = await run(
+      "docker",
+      ["run", "--rm", "--network", "none", "--label", "homelab.lab=image-test", "--entrypoint", "/bin/sh", tag,
+        "-c", "test -x /usr/bin/restic && test -s /etc/ssl/certs/ca-certificates.crt && echo \"$HOME\" && TZ=Europe/Berlin date -d @0 +%H && ssh -V"],
+      { allowFail: true, timeoutMs: 60000 },
+    );
+    expect({ code: sh.code, out: sh.stdout.trim() }).toEqual({ code: 0, out: "/root\n01" });
+    expect(sh.stderr).toMatch(/^OpenSSH_9\.2p1 Debian/);
+    // restic's sftp: backend runs ssh; with no network its connection is refused.
+    const r = await restic(["-r", "sftp:backup@127.0.0.1:/srv/restic", "snapshots"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("subprocess ssh: ssh: connect to host 127.0.0.1 port 22: Connection refused");
+  });
+
+  test("init: a repository in a bind-mounted host directory, the password from RESTIC_PASSWORD_FILE (a read-only file)", async () => {
+    expect(await resticOk(["init"])).toMatch(/^created restic repository [0-9a-f]{10} at \/repo$/m);
+    expect(fs.readdirSync(path.join(dir, "repo")).sort()).toEqual(["config", "data", "index", "keys", "locks", "snapshots"]);
+  });
+
+  test("backup of a directory: the --json summary, and `snapshots --json` lists one snapshot with the host and tags", async () => {
+    const summary = await backup();
+    expect(summary).toMatchObject({ message_type: "summary", files_new: 4, files_changed: 0, files_unmodified: 0 });
+    const list = await snapshots();
+    expect(list).toHaveLength(1);
+    [first] = list;
+    expect(first).toMatchObject({ hostname: host, tags, paths: ["/data"], username: "root" });
+    expect(first.parent).toBeUndefined();
+    // 0.14's summary names the snapshot by its short ID.
+    expect(summary.snapshot_id).toBe(first.short_id);
+  });
+
+  test("restore into an empty directory gives the same files (sha256 on the host)", async () => {
+    await resticOk(["restore", "latest", "--host", host, "--target", "/restored"]);
+    const want = hashes(path.join(dir, "data"));
+    expect(Object.keys(want).sort()).toEqual(["app.db", "empty", "notes.txt", "sub dir/config.json"]);
+    // restic restores a snapshot's absolute paths below the target.
+    expect(hashes(path.join(dir, "restored", "data"))).toEqual(want);
+  });
+
+  test("a wrong password fails with restic's error and a non-zero exit", async () => {
+    const r = await restic(["snapshots"], "wrong-password");
+    expect({ code: r.code, stderr: r.stderr.trim() }).toEqual({ code: 1, stderr: "Fatal: wrong password or no key found" });
+  });
+
+  test("`forget --keep-last 1 --prune` after a second backup leaves one snapshot, the second, and `check` passes", async () => {
+    fs.appendFileSync(path.join(dir, "data", "app.db"), crypto.randomBytes(4096));
+    expect(await backup()).toMatchObject({ files_new: 0, files_changed: 1, files_unmodified: 3 });
+    const two = await snapshots();
+    expect(two).toHaveLength(2);
+    const second = two.find((s) => s.id !== first.id) as Snapshot;
+    // Same host and paths: restic found the first as the parent (only changed files are read).
+    expect(second.parent).toBe(first.id);
+    await resticOk(["forget", "--keep-last", "1", "--prune"]);
+    expect((await snapshots()).map((s) => s.id)).toEqual([second.id]);
+    expect(await resticOk(["check"])).toContain("no errors were found");
   });
 });
 
