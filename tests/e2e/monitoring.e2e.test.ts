@@ -9,14 +9,18 @@
  * for a sysfs that has one), a real ntfy server rendering the templates, Grafana drawing the dashboard.
  */
 import { ChildProcess, spawn, spawnSync } from "child_process";
+import { X509Certificate, createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import * as tls from "tls";
+import * as puppeteer from "puppeteer-core";
 import * as YAML from "yaml";
 import { Inventory, containerName, labDown, sshExec } from "../../lab/lab";
 import { Pulumi, editStackConfig, labPulumi, stackPaths, upWithLab } from "../../lab/stack";
 import { docker } from "../../lab/host";
 import { dashboardMetricNames } from "../../monitoring/grafana";
 import { metricNames, ruleExpressions } from "../../monitoring/promql";
+import { openWebSocket } from "./websocket";
 
 const log = (line: string) => process.stderr.write(`[e2e-monitoring] ${line}\n`);
 const DOMAIN = "lab.home.arpa";
@@ -25,6 +29,8 @@ const RECEIVER_PORT = 8099;
 const APPS = ["vaultwarden", "forgejo", "mealie", "minio", "homeassistant"];
 /** 75% of it, less the worker's always-on reservations (~408 MiB), leaves ~417 MiB for JIT apps: Mealie (320) or MinIO (256). */
 const WORKER_MIB = 1100;
+/** Debian's headless Chromium (lab/host-setup.sh installs it). */
+const CHROMIUM = "/usr/bin/chromium-headless-shell";
 
 let pulumi: Pulumi;
 let inventory: Inventory;
@@ -97,9 +103,9 @@ beforeAll(async () => {
     const platform = config["homelab:platform"] as Record<string, unknown>;
     platform.stacks = ["traefik", "dns", "monitoring", ...APPS];
     platform.monitoring = { ntfy: { server: `http://10.213.99.111:${RECEIVER_PORT}` } };
-    // Vaultwarden sleeps after a minute idle (the seed's default is 30); the worker's RAM is set so
-    // that its JIT budget holds Mealie or MinIO, not both (memory-aware waking).
-    platform.jit = { "vaultwarden/vaultwarden": { idle: "1m" } };
+    // Vaultwarden and Forgejo sleep after a minute idle (the seed's default is 30); the worker's RAM
+    // is set so that its JIT budget holds Mealie or MinIO, not both (memory-aware waking).
+    platform.jit = { "vaultwarden/vaultwarden": { idle: "1m" }, "forgejo/forgejo": { idle: "1m" } };
     for (const node of config["homelab:nodes"] as { name: string; labels?: Record<string, string>; memoryMiB?: number }[]) {
       node.labels = { ...(node.labels ?? {}), ...Object.fromEntries((labels[node.name] ?? []).map((l) => [l, "true"])) };
       if (node.name === WORKER) node.memoryMiB = WORKER_MIB;
@@ -255,17 +261,50 @@ describe("just-in-time apps (the helper on node:18.20.4 from Debian's nodejs, th
     expect(wakes).toBe(1);
   });
 
-  test("a browser gets the splash page at once, and the app once it is ready", async () => {
-    // The splash page is not the app's content: 503 with Retry-After, so nothing caches it.
-    const first = https("recipes", "/", ["-H", "Accept: text/html,application/xhtml+xml"]);
-    expect(first.status).toBe(503);
-    expect(first.body).toMatch(/<html/i);
-    expect(first.body).toContain("/__jit/ready");
-    const app = await until("mealie ready for the browser", 60, () => {
-      const r = https("recipes", "/", ["-H", "Accept: text/html"]);
-      return r.body.includes("STAND-IN for ghcr.io/mealie-recipes/mealie") ? r : undefined;
+  test("a real browser (headless Chromium) gets the splash page at once, and it turns into the app without a click", async () => {
+    const name = `recipes.${DOMAIN}`;
+    // Chromium trusts exactly the homelab's server key (the certificate Traefik serves, checked here
+    // against the homelab CA first); its own trust store is not touched.
+    const served = await new Promise<X509Certificate>((resolve, reject) => {
+      const ca = fs.readFileSync(path.join(stackPaths().project, outputs.caCertificateFile));
+      const socket = tls.connect({ host: address("swarm-manager-1"), port: 443, servername: name, ca }, () => {
+        resolve(new X509Certificate(socket.getPeerCertificate().raw));
+        socket.end();
+      });
+      socket.on("error", reject);
     });
-    expect(app.status).toBe(200);
+    const spki = createHash("sha256").update(served.publicKey.export({ type: "spki", format: "der" })).digest("base64");
+    const browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      // --no-sandbox: the tests run as root, where Chromium's sandbox cannot start.
+      args: ["--no-sandbox", `--host-resolver-rules=MAP ${name} ${address("swarm-manager-1")}`, `--ignore-certificate-errors-spki-list=${spki}`],
+    });
+    try {
+      const page = await browser.newPage();
+      const navigations: number[] = [];
+      page.on("response", (r) => {
+        if (r.request().isNavigationRequest() && r.request().frame() === page.mainFrame()) navigations.push(r.status());
+      });
+      const t0 = Date.now();
+      const first = await page.goto(`https://${name}/`, { waitUntil: "domcontentloaded" });
+      // The splash page is not the app's content: 503 with Retry-After, so nothing caches it.
+      expect(first?.status()).toBe(503);
+      expect(first?.headers()["retry-after"]).toBe("5");
+      expect(await page.title()).toBe("Starting mealie/mealie");
+      // No click, no input: the page's own script asks the helper and reloads into the app.
+      const text = await until("the splash page turned into Mealie", 90, async () => {
+        // A string, evaluated in the page: the tests compile without the DOM's types.
+        const body = String(await page.evaluate('document.body ? document.body.innerText : ""'));
+        return body.includes("STAND-IN for ghcr.io/mealie-recipes/mealie") ? body : undefined;
+      });
+      log(`Chromium: splash page, then Mealie ${((Date.now() - t0) / 1000).toFixed(1)} s after the first request; navigations ${navigations.join(", ")}`);
+      expect(text).toContain(`host: ${name}`);
+      expect(navigations[0]).toBe(503);
+      expect(navigations[navigations.length - 1]).toBe(200);
+      expect(page.url()).toBe(`https://${name}/`);
+    } finally {
+      await browser.close();
+    }
   });
 
   test("waking MinIO on the full worker stops the least recently used idle app there (Mealie) first", async () => {
@@ -315,6 +354,57 @@ describe("just-in-time apps (the helper on node:18.20.4 from Debian's nodejs, th
     const t0 = Date.now();
     await until("vaultwarden asleep again", 150, async () => ((await replicas("vaultwarden_vaultwarden")) === 0 ? true : undefined));
     log(`vaultwarden went back to 0 replicas ${((Date.now() - t0) / 1000).toFixed(0)} s after the helper's restart (its last request came before it; idle time 1 min)`);
+  });
+
+  test("an open websocket keeps its app awake past the idle time; closed, the app goes back to 0", async () => {
+    // Forgejo's idle time is 1 min here; the 50-request test woke it long before, so it is asleep
+    // now or about to be: the upgrade is held until it answers, as any request.
+    await until("forgejo asleep", 150, async () => ((await replicas("forgejo_forgejo")) === 0 ? true : undefined));
+    const ca = path.join(stackPaths().project, outputs.caCertificateFile);
+    const ws = await openWebSocket({ address: address("swarm-manager-1"), name: `git.${DOMAIN}`, path: "/stream", caFile: ca });
+    try {
+      const opened = Date.now();
+      await until("the stand-in's first frames", 10, () => (ws.texts.length >= 2 ? true : undefined));
+      expect(ws.texts[0]).toContain("STAND-IN for codeberg.org/forgejo/forgejo:9.0.3");
+      ws.send("hello through traefik and the helper");
+      await until("the echo", 10, () => (ws.texts.includes("echo: hello through traefik and the helper") ? true : undefined));
+      // Past the idle time plus one check (10 s) plus margin, the app stays up, the socket live.
+      while (Date.now() - opened < 100_000) {
+        await sleep(10_000);
+        expect({ replicas: await replicas("forgejo_forgejo"), closed: ws.closed() }).toEqual({ replicas: 1, closed: false });
+      }
+      const ticks = ws.texts.filter((t) => t.startsWith("tick ")).length;
+      expect(ticks).toBeGreaterThanOrEqual(90);
+      const forgejo = JSON.parse(jitApi("/api/status").body).services.find((s: { name: string }) => s.name === "forgejo/forgejo");
+      expect(forgejo).toMatchObject({ state: "awake", openConnections: 1 });
+      log(`websocket open ${((Date.now() - opened) / 1000).toFixed(0)} s (idle time 60 s): forgejo stayed at 1 replica; ${ticks} frames came through`);
+    } finally {
+      await ws.close();
+    }
+    const closed = Date.now();
+    await until("forgejo asleep once the websocket closed", 120, async () => ((await replicas("forgejo_forgejo")) === 0 ? true : undefined));
+    log(`forgejo back to 0 replicas ${((Date.now() - closed) / 1000).toFixed(0)} s after the websocket closed`);
+  });
+
+  test("a bounded fuzz of malformed requests straight at the helper: no 5xx, no crash, no restart", async () => {
+    const node = (await sshExec("swarm-manager-1", "docker service ps --filter desired-state=running --format '{{.Node}}' jit_jit")).stdout.trim().split("\n")[0];
+    const container = async () => (await sshExec(node, "docker ps -q --filter label=com.docker.swarm.service.name=jit_jit")).stdout.trim();
+    const before = await container();
+    expect(before).toMatch(/^[0-9a-f]+$/);
+    // Inside the helper's own container: its port directly, past Traefik (tests/e2e/jit-fuzz.js).
+    const seed = Number(process.env.JIT_FUZZ_SEED ?? Date.now() % 100000);
+    const script = fs.readFileSync(path.join(__dirname, "jit-fuzz.js"), "utf8");
+    const run = await sshExec(node, `docker exec -i ${before} node - ${seed} 500 jit.${DOMAIN}`, { input: script, timeoutMs: 10 * 60 * 1000 });
+    expect(run.code).toBe(0);
+    const result = JSON.parse(run.stdout.trim().split("\n").pop()!);
+    log(`fuzz (seed ${seed}, JIT_FUZZ_SEED replays it): ${JSON.stringify(result.byStatus)}`);
+    expect(result.fivexx).toEqual([]);
+    expect(Object.values(result.byStatus as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(500);
+    // The same process still serves: same container, and the API through Traefik answers.
+    expect(await container()).toBe(before);
+    expect(jitApi("/api/status").status).toBe(200);
+    const logs = (await sshExec(node, `docker logs ${before} 2>&1 | grep -ciE 'uncaught|unhandled|fatal' || true`)).stdout.trim();
+    expect(logs).toBe("0");
   });
 });
 
