@@ -46,7 +46,7 @@ recordRegistrations((r) => resources.push(r));
 
 import { Platform } from "./platform";
 
-const platformConfig: PlatformConfig = { networks: DEFAULT_NETWORKS, stacks: ["demo"], traefik: { internalRanges: [], publicLane: false, dashboardHost: "traefik" }, dns: { upstreams: ["9.9.9.9"] }, monitoring: DEFAULT_MONITORING, jit: [] };
+const platformConfig: PlatformConfig = { networks: DEFAULT_NETWORKS, stacks: ["demo"], traefik: { internalRanges: [], publicLane: false, dashboardHost: "traefik" }, dns: { upstreams: ["9.9.9.9"] }, monitoring: DEFAULT_MONITORING, jit: [], backup: false };
 
 function demo(siteText: string): StackSource {
   return {

@@ -12,3 +12,14 @@ export function parseDurationSeconds(text: string): number | undefined {
   }
   return match[1] === "-" ? -total : total;
 }
+
+/** A backup schedule (homelab:platform.backup.schedule): daily at a time of day, or every so many seconds. */
+export type BackupSchedule = { readonly kind: "daily"; readonly hour: number; readonly minute: number } | { readonly kind: "every"; readonly seconds: number };
+
+/** `HH:MM` (24 h) is daily at that time; a duration (e.g. `6h`) is every that long. Undefined when it is neither. */
+export function parseBackupSchedule(text: string): BackupSchedule | undefined {
+  const time = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(text.trim());
+  if (time) return { kind: "daily", hour: Number(time[1]), minute: Number(time[2]) };
+  const seconds = parseDurationSeconds(text);
+  return seconds === undefined ? undefined : { kind: "every", seconds };
+}

@@ -162,6 +162,30 @@ export interface JitServiceConfig {
   readonly idle: string;
 }
 
+/** How many snapshots restic's `forget` keeps of each kind (non-negative integers, at least one above 0). */
+export interface BackupRetention {
+  readonly daily: number;
+  readonly weekly: number;
+  readonly monthly: number;
+}
+
+/**
+ * Backups of the stacks' named volumes (compose/backup.ts plans them). Groundwork: nothing acts on
+ * it yet; a backup agent on each node will run restic by this plan.
+ */
+export interface BackupConfig {
+  /**
+   * When backups run: `HH:MM` (24 h) once a day at that time of the nodes' clock (UTC, as for
+   * updates.windowStart), or a duration such as `6h` for every 6 hours (config/duration.ts: parseBackupSchedule).
+   */
+  readonly schedule: string;
+  /** A restic repository (e.g. `s3:https://s3.example.org/homelab`, `sftp:user@host:/srv/restic`), or DEFAULT_BACKUP_REPOSITORY. */
+  readonly repository: string;
+  readonly retention: BackupRetention;
+  /** Volumes left out, by their Swarm names `<stack>_<volume>` (e.g. `mealie_data`). */
+  readonly exclude: readonly string[];
+}
+
 export interface PlatformConfig {
   /** Networks created before any stack (stacks name them `external: true`). */
   readonly networks: readonly SharedNetwork[];
@@ -175,6 +199,8 @@ export interface PlatformConfig {
    * they reserve is checked when they wake); an entry whose stack is not deployed is ignored.
    */
   readonly jit: readonly JitServiceConfig[];
+  /** Backups of the stateful services' volumes, or false for none. Not acted upon yet (issue 11). */
+  readonly backup: BackupConfig | false;
 }
 
 export interface HomelabConfig {
@@ -222,6 +248,16 @@ export const DEFAULT_JIT: readonly JitServiceConfig[] = [
   { service: "mealie/mealie", idle: "60m" },
   { service: "minio/minio", idle: "30m" },
 ];
+
+/**
+ * The cluster's own MinIO (stacks/minio), bucket homelab-backups. Not a restic URL: the backup
+ * agent resolves it at run time to MinIO's address and credentials (the generated
+ * minio/root_user and minio/root_password), so the config needs to know neither. Note it is not off-site: a copy
+ * elsewhere needs a repository of your own.
+ */
+export const DEFAULT_BACKUP_REPOSITORY = "homelab-minio";
+export const DEFAULT_BACKUP_RETENTION: BackupRetention = { daily: 7, weekly: 4, monthly: 6 };
+export const DEFAULT_BACKUP: BackupConfig = { schedule: "03:00", repository: DEFAULT_BACKUP_REPOSITORY, retention: DEFAULT_BACKUP_RETENTION, exclude: [] };
 
 /** Quad9 (filtering, no logging of addresses): AdGuard Home's upstreams when the config names none. */
 export const DEFAULT_DNS_UPSTREAMS: readonly string[] = ["9.9.9.9", "149.112.112.112"];

@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ConfigError } from "./reader";
-import { DEFAULT_JIT, DEFAULT_NETWORKS, DEFAULT_MONITORING, DEFAULTS, NodeConfig } from "./schema";
+import { DEFAULT_BACKUP, DEFAULT_JIT, DEFAULT_NETWORKS, DEFAULT_MONITORING, DEFAULTS, NodeConfig } from "./schema";
 import { loadStacks } from "./stacks";
 
 const COMPOSE = `services:
@@ -34,7 +34,7 @@ function cfg(stacks: string[], nodes: NodeConfig[] = []) {
   return {
     domain: "home.arpa",
     network: { subnet: "10.0.0.0/24", gateway: "10.0.0.1", dns: [], interfaceMatch: "en*", ntp: [] },
-    platform: { networks: DEFAULT_NETWORKS, stacks, traefik: { internalRanges: [], publicLane: false, dashboardHost: DEFAULTS.dashboardHost }, dns: { upstreams: ["9.9.9.9"] }, monitoring: DEFAULT_MONITORING, jit: DEFAULT_JIT },
+    platform: { networks: DEFAULT_NETWORKS, stacks, traefik: { internalRanges: [], publicLane: false, dashboardHost: DEFAULTS.dashboardHost }, dns: { upstreams: ["9.9.9.9"] }, monitoring: DEFAULT_MONITORING, jit: DEFAULT_JIT, backup: DEFAULT_BACKUP },
     nodes,
   };
 }

@@ -4,7 +4,8 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { loadStackConfigFile } from "./load";
 import { ConfigError, ConfigIssue } from "./reader";
-import { DEFAULT_ZRAM_MIB, DEFAULTS } from "./schema";
+import { parseBackupSchedule } from "./duration";
+import { DEFAULT_BACKUP_REPOSITORY, DEFAULT_ZRAM_MIB, DEFAULTS } from "./schema";
 import { validateConfig } from "./validate";
 import { RawConfig, RawNode, STACKS, USER_KEY, newEd25519PublicKey, sshKeygenPair, stackFile, validRaw } from "../tests/fixtures";
 
@@ -229,6 +230,20 @@ const cases: BadCase[] = [
   { what: "JIT as a list", edit: (c) => void ((c as any).platform = { jit: ["mealie/mealie"] }), key: "homelab:platform.jit", words: ["<stack>/<service>"] },
   { what: "JIT entry without a stack", edit: (c) => void ((c as any).platform = { jit: { mealie: { idle: "1h" } } }), key: "homelab:platform.jit.mealie", words: ["<stack>/<service>"] },
   { what: "JIT idle too short", edit: (c) => void ((c as any).platform = { jit: { "mealie/mealie": { idle: "10s" } } }), key: "homelab:platform.jit.mealie/mealie.idle", words: ["a minute or more"] },
+  { what: "backup schedule not a time", edit: (c) => void ((c as any).platform = { backup: { schedule: "25:00" } }), key: "homelab:platform.backup.schedule", words: ['expected HH:MM (24 h) or a duration such as 6h, got "25:00"', '"03:00"'] },
+  { what: "backup schedule as a number", edit: (c) => void ((c as any).platform = { backup: { schedule: 3 } }), key: "homelab:platform.backup.schedule", words: ["expected a non-empty string", "6h"] },
+  { what: "backup every 5 minutes", edit: (c) => void ((c as any).platform = { backup: { schedule: "5m" } }), key: "homelab:platform.backup.schedule", words: ["every 5m is too often", "15m to 168h"] },
+  { what: "backup every 200 hours", edit: (c) => void ((c as any).platform = { backup: { schedule: "200h" } }), key: "homelab:platform.backup.schedule", words: ["every 200h is too rare"] },
+  { what: "backup repository not restic's", edit: (c) => void ((c as any).platform = { backup: { repository: "minio.home.arpa/backups" } }), key: "homelab:platform.backup.repository", words: ['"minio.home.arpa/backups" is not a restic repository', "s3:https://", "leave it out for the cluster's MinIO"] },
+  { what: "backup retention negative", edit: (c) => void ((c as any).platform = { backup: { retention: { daily: -1 } } }), key: "homelab:platform.backup.retention.daily", words: ["number -1 is not valid", "whole number of daily snapshots"] },
+  { what: "backup retention fractional", edit: (c) => void ((c as any).platform = { backup: { retention: { monthly: 1.5 } } }), key: "homelab:platform.backup.retention.monthly", words: ["1.5 is not valid", "e.g. 6"] },
+  { what: "backup retention all zero", edit: (c) => void ((c as any).platform = { backup: { retention: { daily: 0, weekly: 0, monthly: 0 } } }), key: "homelab:platform.backup.retention", words: ["keeps no snapshot", "daily: 7", "homelab:platform.backup to false"] },
+  { what: "backup retention unknown kind", edit: (c) => void ((c as any).platform = { backup: { retention: { yearly: 2 } } }), key: "homelab:platform.backup.retention.yearly", words: ["unknown setting"] },
+  { what: "backup exclude without its stack", edit: (c) => void ((c as any).platform = { backup: { exclude: ["data"] } }), key: "homelab:platform.backup.exclude[0]", words: ['"data" is not a volume as Swarm names it', "<stack>_<volume>", "mealie_data"] },
+  { what: "backup exclude listed twice", edit: (c) => void ((c as any).platform = { backup: { exclude: ["mealie_data", "mealie_data"] } }), key: "homelab:platform.backup.exclude[1]", words: ['"mealie_data" is listed twice'] },
+  { what: "backup exclude not a list", edit: (c) => void ((c as any).platform = { backup: { exclude: "mealie_data" } }), key: "homelab:platform.backup.exclude", words: ["expected a list", "[mealie_data]"] },
+  { what: "backup as a word", edit: (c) => void ((c as any).platform = { backup: "daily" }), key: "homelab:platform.backup", words: ["expected a map of settings"] },
+  { what: "unknown backup key", edit: (c) => void ((c as any).platform = { backup: { keep: 7 } }), key: "homelab:platform.backup.keep", words: ["unknown setting"] },
   { what: "unknown platform key", edit: (c) => void ((c as any).platform = { stack: ["whoami"] }), key: "homelab:platform.stack", words: ["unknown setting", "stacks"] },
   {
     what: "node snippet with relative path",
@@ -349,6 +364,7 @@ describe("validateConfig", () => {
           { service: "mealie/mealie", idle: "60m" },
           { service: "minio/minio", idle: "30m" },
         ],
+        backup: { schedule: "03:00", repository: DEFAULT_BACKUP_REPOSITORY, retention: { daily: 7, weekly: 4, monthly: 6 }, exclude: [] },
       },
     });
     // The defaults themselves are what the docs promise.
@@ -376,6 +392,27 @@ describe("validateConfig", () => {
       { service: "minio/minio", idle: "2h" },
       { service: "whoami/whoami", idle: "5m" },
     ]);
+  });
+
+  test("backup: false switches backups off, true takes the defaults, a partial map fills in the rest", () => {
+    const backup = (value: unknown) => validateConfig(edited((c) => void ((c as any).platform = { backup: value }))).config.platform.backup;
+    expect(backup(false)).toBe(false);
+    expect(backup(true)).toEqual({ schedule: "03:00", repository: DEFAULT_BACKUP_REPOSITORY, retention: { daily: 7, weekly: 4, monthly: 6 }, exclude: [] });
+    expect(backup({ schedule: "6h", repository: "s3:https://s3.example.org/homelab", retention: { daily: 0, monthly: 12 }, exclude: ["mealie_data", "monitoring_prometheus-data"] })).toEqual({
+      schedule: "6h",
+      repository: "s3:https://s3.example.org/homelab",
+      retention: { daily: 0, weekly: 4, monthly: 12 },
+      exclude: ["mealie_data", "monitoring_prometheus-data"],
+    });
+    expect(backup({ repository: "sftp:backup@nas:/srv/restic" })).toMatchObject({ schedule: "03:00", repository: "sftp:backup@nas:/srv/restic" });
+  });
+
+  test("a backup schedule is a daily time or an interval", () => {
+    expect(parseBackupSchedule("03:00")).toEqual({ kind: "daily", hour: 3, minute: 0 });
+    expect(parseBackupSchedule("23:59")).toEqual({ kind: "daily", hour: 23, minute: 59 });
+    expect(parseBackupSchedule("6h")).toEqual({ kind: "every", seconds: 6 * 3600 });
+    expect(parseBackupSchedule("1h30m")).toEqual({ kind: "every", seconds: 5400 });
+    for (const bad of ["24:00", "3:00", "03:60", "daily", ""]) expect(parseBackupSchedule(bad)).toBeUndefined();
   });
 
   test("reads zram, labels, sshPort and snippets as written", () => {

@@ -1,4 +1,4 @@
-import { parseDurationSeconds } from "./duration";
+import { parseBackupSchedule, parseDurationSeconds } from "./duration";
 import { cidrContains, isNetworkOrBroadcast, parseCidr, parseIpv4 } from "./net";
 import { ConfigError, ConfigIssue, IssueList, MapReader, isPlainObject } from "./reader";
 import { parseSnippets } from "./snippets";
@@ -6,6 +6,9 @@ import { sshPublicKeyProblem } from "./sshKey";
 import {
   ARCHES,
   AVAILABILITIES,
+  BackupConfig,
+  DEFAULT_BACKUP,
+  DEFAULT_BACKUP_REPOSITORY,
   DEFAULT_ZRAM_MIB,
   DEFAULTS,
   DEFAULT_NETWORKS,
@@ -226,8 +229,9 @@ function readPlatform(issues: IssueList, r: MapReader): PlatformConfig {
   const dns = readDns(issues, r.map("dns"));
   const monitoring = readMonitoring(issues, r.map("monitoring"));
   const jit = readJit(issues, r);
+  const backup = readBackup(issues, r);
   r.rejectUnknownKeys();
-  return { networks: r.raw("networks") === undefined ? DEFAULT_NETWORKS : networks, stacks: r.raw("stacks") === undefined ? DEFAULT_STACKS : stacks, traefik, dns, monitoring, jit };
+  return { networks: r.raw("networks") === undefined ? DEFAULT_NETWORKS : networks, stacks: r.raw("stacks") === undefined ? DEFAULT_STACKS : stacks, traefik, dns, monitoring, jit, backup };
 }
 
 /** Prometheus' duration and size syntax (--storage.tsdb.retention.time / .size). */
@@ -282,6 +286,52 @@ function readJit(issues: IssueList, r: MapReader): JitServiceConfig[] {
     byService.set(service, { service, idle });
   }
   return [...byService.values()];
+}
+
+/** Backups every 15 minutes at most (a run must end before the next) and once a week at least. */
+const BACKUP_EVERY_MIN_SECONDS = 15 * 60;
+const BACKUP_EVERY_MAX_SECONDS = 7 * 86400;
+/** restic's repository forms (a local path, or a backend prefix); https://restic.readthedocs.io/en/stable/030_preparing_a_new_repo.html */
+const RESTIC_REPOSITORY = /^(?:\/\S*|(?:sftp|rest|s3|b2|azure|gs|swift|rclone):\S+)$/;
+/** A volume as Swarm names it: `<stack>_<volume key>` (compose/names.ts: a stack name has no "_"). */
+const SWARM_VOLUME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?_[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/**
+ * homelab:platform.backup: `{schedule, repository, retention: {daily, weekly, monthly}, exclude}`,
+ * each key defaulting to DEFAULT_BACKUP's, `true` for all the defaults, or `false` for no backups.
+ * Whether an exclude entry names a real volume needs the stacks: compose/backup.ts checks that.
+ */
+function readBackup(issues: IssueList, r: MapReader): BackupConfig | false {
+  const raw = r.raw("backup");
+  if (raw === false) return false;
+  if (raw === undefined || raw === null || raw === true) return DEFAULT_BACKUP;
+  const b = r.map("backup");
+  const schedule = b.string("schedule", DEFAULT_BACKUP.schedule, 'a time such as "03:00" or a duration such as 6h');
+  const parsed = parseBackupSchedule(schedule);
+  if (parsed === undefined) {
+    issues.error(b.child("schedule"), `expected HH:MM (24 h) or a duration such as 6h, got ${JSON.stringify(schedule)}. Fix: "03:00" backs up daily at 03:00 (the nodes' clock), 6h every 6 hours.`);
+  } else if (parsed.kind === "every" && (parsed.seconds < BACKUP_EVERY_MIN_SECONDS || parsed.seconds > BACKUP_EVERY_MAX_SECONDS)) {
+    issues.error(b.child("schedule"), `every ${schedule} is ${parsed.seconds < BACKUP_EVERY_MIN_SECONDS ? "too often (a run must end before the next)" : "too rare"}. Fix: a duration from 15m to 168h, e.g. 6h, or a daily time such as "03:00".`);
+  }
+  const repository = b.string("repository", DEFAULT_BACKUP.repository, "a restic repository, e.g. s3:https://s3.example.org/homelab");
+  if (repository !== DEFAULT_BACKUP_REPOSITORY && !RESTIC_REPOSITORY.test(repository)) {
+    issues.error(b.child("repository"), `${JSON.stringify(repository)} is not a restic repository. Fix: e.g. s3:https://s3.example.org/homelab, sftp:user@host:/srv/restic or rest:https://host:8000/; leave it out for the cluster's MinIO.`);
+  }
+  const kept = b.map("retention");
+  const count = (name: keyof BackupConfig["retention"]) =>
+    kept.number(name, DEFAULT_BACKUP.retention[name], { min: 0, integer: true, fix: `a whole number of ${name} snapshots to keep, 0 or more, e.g. ${DEFAULT_BACKUP.retention[name]}.` });
+  const retention = { daily: count("daily"), weekly: count("weekly"), monthly: count("monthly") };
+  kept.rejectUnknownKeys();
+  if (retention.daily + retention.weekly + retention.monthly === 0) {
+    issues.error(b.child("retention"), `keeps no snapshot (daily, weekly and monthly are all 0), so restic would forget every backup. Fix: keep at least one, e.g. daily: 7, or set homelab:platform.backup to false.`);
+  }
+  const exclude = b.stringList("exclude", "list volumes by their Swarm names, e.g. [mealie_data]").map((item, i, all) => {
+    if (!SWARM_VOLUME.test(item.value)) issues.error(item.key, `"${item.value}" is not a volume as Swarm names it. Fix: <stack>_<volume>, the stack's folder and the key under its compose file's volumes:, e.g. mealie_data.`);
+    else if (all.findIndex((other) => other.value === item.value) !== i) issues.error(item.key, `"${item.value}" is listed twice. Fix: keep one entry.`);
+    return item.value;
+  });
+  b.rejectUnknownKeys();
+  return { schedule, repository, retention, exclude };
 }
 
 /** An upstream as AdGuard Home takes it: an address (with a port), or a DoT/DoH/DoQ URL. */
