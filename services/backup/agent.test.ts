@@ -1,0 +1,451 @@
+/**
+ * The backup agent (agent.js) as it runs in the stack: a child process with its config and token
+ * file, against testbed.ts's fake Swarm API, whose jobs "run" by a handler that answers as restic
+ * 0.14 would. Not covered here (the lab is for that): real Swarm scheduling, secrets' files and
+ * modes in a container, volume mounts, restic itself, the socket proxy's filter, Node 18 (set
+ * BACKUP_TEST_NODE to run another Node binary).
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Agent, FakeSwarm, JobRun, TOKEN, until } from "./testbed";
+
+const NODE = "swarm-manager-2";
+const VAULT = "vaultwarden_vaultwarden";
+const VAULT_DATA = "vaultwarden_data";
+const MEALIE = "mealie_mealie";
+const MEALIE_DATA = "mealie_data";
+const GITEA = "forgejo_forgejo";
+const GITEA_DATA = "forgejo_data";
+const SNAP = "4f3c2a1b9e8d7c6b5a4f3c2a1b9e8d7c6b5a4f3c2a1b9e8d7c6b5a4f3c2a1b9e";
+
+let dir: string;
+let swarm: FakeSwarm;
+let agents: Agent[] = [];
+let passwordId: string;
+
+beforeEach(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "backup-test-"));
+  swarm = new FakeSwarm();
+  await swarm.start();
+  // A longer name with the same start comes first: the agent must match names exactly.
+  swarm.addSecret("backup_restic_password_old");
+  passwordId = swarm.addSecret("backup_restic_password");
+});
+
+afterEach(async () => {
+  await Promise.all(agents.map((a) => a.stop()));
+  agents = [];
+  await swarm.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+interface Restic {
+  repositoryExists: boolean;
+  /** Answers for `backup` of a volume instead of a good summary. */
+  backup?: (volume: string) => JobRun | undefined;
+  delayMs?: number;
+}
+
+const summary = (extra: object = {}) =>
+  JSON.stringify({ message_type: "summary", files_new: 3, files_changed: 0, total_files_processed: 3, data_added: 12345, total_bytes_processed: 20000, snapshot_id: SNAP, ...extra });
+
+/** Job handler answering as restic 0.14 does (and busybox for the empty-the-volume job). */
+function restic(r: Restic): (spec: any) => JobRun {
+  return (spec) => {
+    const c = spec.TaskTemplate.ContainerSpec;
+    const delayMs = r.delayMs ?? 20;
+    if (c.Command) return { exitCode: 0, delayMs };
+    switch (c.Args[0]) {
+      case "snapshots":
+        return r.repositoryExists
+          ? { exitCode: 0, stdout: ["[]"], delayMs }
+          : { exitCode: 1, stderr: ["Fatal: unable to open config file: Lstat /srv/restic/config: no such file or directory", "Is there a repository at the following location?", "sftp:core@10.0.0.2:/srv/restic"], delayMs };
+      case "init":
+        r.repositoryExists = true;
+        return { exitCode: 0, stdout: ["created restic repository 0123abcd at sftp:core@10.0.0.2:/srv/restic"], delayMs };
+      case "backup": {
+        const volume = String(c.Args.at(-1)).replace("/data/", "");
+        const status = JSON.stringify({ message_type: "status", percent_done: 0.5 });
+        return r.backup?.(volume) ?? { exitCode: 0, stdout: [status, summary()], delayMs };
+      }
+      default:
+        return { exitCode: 0, stdout: ["done"], delayMs };
+    }
+  };
+}
+
+interface Setup {
+  replicas?: Record<string, number>;
+  schedule?: object;
+  retention?: object;
+  extra?: object;
+}
+
+function setup(s: Setup = {}): object {
+  for (const name of [VAULT, MEALIE, GITEA]) swarm.addService(name, s.replicas?.[name] ?? (name === MEALIE ? 0 : 1));
+  return {
+    listen: 0,
+    metricsListen: 0,
+    dockerApi: `http://127.0.0.1:${swarm.port}`,
+    apiHost: "backup.home.arpa",
+    schedule: s.schedule ?? { daily: "03:00" },
+    repository: "sftp:core@10.0.0.2:/srv/restic",
+    passwordSecret: "backup_restic_password",
+    retention: s.retention ?? { daily: 7, weekly: 4, monthly: 6 },
+    pollSeconds: 0.03,
+    quiesceTimeoutSeconds: 2,
+    jobTimeoutSeconds: 2,
+    volumes: [
+      { swarmVolume: VAULT_DATA, node: NODE, services: [VAULT] },
+      { swarmVolume: MEALIE_DATA, node: "swarm-worker-1", services: [MEALIE], jit: true },
+      { swarmVolume: GITEA_DATA, node: NODE, services: [GITEA] },
+    ],
+    ...s.extra,
+  };
+}
+
+async function start(config: object): Promise<Agent> {
+  const agent = await Agent.start(dir, config);
+  agents.push(agent);
+  return agent;
+}
+
+const jobs = (verb?: string) => swarm.jobs.filter((j) => !verb || (j.spec.TaskTemplate.ContainerSpec.Args ?? [])[0] === verb);
+const volumeState = async (agent: Agent, name: string) => (await agent.status()).volumes.find((v: any) => v.swarmVolume === name);
+
+function sample(text: string, series: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+async function runEnd(agent: Agent, n = 1) {
+  await until(`${n} run-end`, () => agent.events.filter((e) => e.event === "run-end").length >= n, 8000);
+}
+
+describe("config", () => {
+  test("every problem is named by its key and the agent exits 2", async () => {
+    const { code, stderr } = await Agent.refuse(dir, {
+      listen: "x",
+      schedule: { daily: "3am" },
+      passwordSecret: "",
+      sshKeySecret: "backup_ssh",
+      retention: { daily: -1, hourly: 2 },
+      volumes: [{ swarmVolume: "a b", node: NODE, services: ["ok", 3], jit: "yes" }, { swarmVolume: "a b", node: NODE }],
+      typo: 1,
+    });
+    expect(code).toBe(2);
+    for (const key of ["listen:", "apiHost:", "schedule.daily:", "repository:", "passwordSecret:", "knownHostsSecret:", "retention.daily:", "retention.hourly: unknown key", "volumes[0].swarmVolume:", "volumes[0].services[1]:", "volumes[0].jit:", "volumes[1].swarmVolume:", "typo: unknown key"]) {
+      expect(stderr).toContain(key);
+    }
+    const both = await Agent.refuse(dir, { ...(setup() as any), schedule: { daily: "03:00", everySeconds: 5 }, tokenFile: "/nonexistent/token" });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("schedule: give exactly one of daily");
+  });
+
+  test("a missing token file is named", async () => {
+    const { code, stderr } = await Agent.refuse(dir, { ...(setup() as any), tokenFile: path.join(dir, "nope") });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/tokenFile: cannot read/);
+  });
+});
+
+describe("start and API", () => {
+  test("leftover jobs are removed at start, every series is there from the start, and the API checks token, host, volume and snapshot", async () => {
+    const leftover = swarm.addLeftoverJob(`backup-${VAULT_DATA}-1700000000`, VAULT_DATA);
+    swarm.handler = restic({ repositoryExists: true });
+    const agent = await start(setup());
+    expect(swarm.exists(leftover)).toBe(false);
+    expect(swarm.exists(VAULT)).toBe(true);
+    expect(agent.events.find((e) => e.event === "leftover-removed")).toMatchObject({ id: leftover });
+
+    const m = await agent.metrics();
+    for (const v of [VAULT_DATA, MEALIE_DATA, GITEA_DATA]) {
+      expect(m).toMatch(new RegExp(`^backup_last_success_timestamp_seconds\\{volume="${v}",node="[^"]+"\\} 0$`, "m"));
+      for (const r of ["ok", "failed", "deferred"]) expect(sample(m, `backup_runs_total{volume="${v}",result="${r}"}`)).toBe(0);
+      expect(sample(m, `backup_duration_seconds{volume="${v}"}`)).toBe(0);
+      expect(sample(m, `backup_bytes_added{volume="${v}"}`)).toBe(0);
+    }
+    expect(sample(m, "backup_running")).toBe(0);
+    expect(sample(m, "backup_forget_last_success_timestamp_seconds")).toBe(0);
+
+    expect((await agent.api("GET", "/healthz", null, "anything")).status).toBe(200);
+    expect((await agent.api("GET", "/api/status", null)).status).toBe(401);
+    expect((await agent.api("GET", "/api/status", "x".repeat(TOKEN.length))).status).toBe(401);
+    expect((await agent.api("GET", "/api/status", `${TOKEN}x`)).status).toBe(401);
+    expect((await agent.api("POST", "/api/backup", "")).status).toBe(401);
+    expect((await agent.api("GET", "/api/status", TOKEN, "other.home.arpa")).status).toBe(404);
+    expect((await agent.api("POST", "/api/status")).status).toBe(405);
+    expect((await agent.api("GET", "/api/backup")).status).toBe(405);
+    expect((await agent.api("POST", "/api/backup/nope_data")).status).toBe(404);
+    expect((await agent.api("POST", "/api/backup/%E0%A4%A")).status).toBe(400);
+    expect((await agent.api("POST", "/api/restore/nope_data?snapshot=latest")).status).toBe(404);
+    for (const bad of ["abc", "LATEST", "1234567", "12345678;rm", "../x", "-x"]) {
+      const reply = await agent.api("POST", `/api/restore/${VAULT_DATA}?snapshot=${encodeURIComponent(bad)}`);
+      expect(reply.status).toBe(400);
+    }
+    const status = await agent.status();
+    expect(status).toMatchObject({ running: null, queued: 0 });
+    expect(new Date(status.nextRun).getHours()).toBe(3);
+    expect(status.volumes.map((v: any) => v.lastResult)).toEqual([null, null, null]);
+    // Nothing ran: no scaling, no job.
+    expect(swarm.updates()).toEqual([]);
+    expect(swarm.jobs).toEqual([]);
+    expect(agent.logs.join("\n")).not.toContain(TOKEN);
+  });
+});
+
+describe("backup", () => {
+  test("a scheduled run stops each always-on service, backs its volume up with a read-only job on its node, removes the job, gives back the replicas, then forgets", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    const agent = await start(setup({ schedule: { everySeconds: 0.5 }, replicas: { [VAULT]: 2, [MEALIE]: 0, [GITEA]: 1 } }));
+    await runEnd(agent);
+    // The schedule goes on: what follows looks at the first run only.
+    const endAt = Date.parse(agent.events.find((e) => e.event === "run-end").time);
+    const first = swarm.jobs.filter((j) => j.createdAt <= endAt);
+    const updates = (name: string) => swarm.updates(name).filter((u) => u.at <= endAt);
+    const started = agent.events.find((e) => e.event === "run-start");
+    expect(started.reason).toBe("schedule");
+
+    // Stopped, then back at their replicas; the JIT volume's sleeping service untouched.
+    expect(updates(VAULT).map((u) => u.replicas)).toEqual([0, 2]);
+    expect(updates(GITEA).map((u) => u.replicas)).toEqual([0, 1]);
+    expect(swarm.updates(MEALIE)).toEqual([]);
+
+    const backups = first.filter((j) => j.spec.TaskTemplate.ContainerSpec.Args[0] === "backup");
+    expect(backups.map((j) => j.spec.TaskTemplate.ContainerSpec.Args.at(-1))).toEqual([`/data/${VAULT_DATA}`, `/data/${MEALIE_DATA}`, `/data/${GITEA_DATA}`]);
+    const vault = backups[0];
+    expect(vault.spec).toMatchObject({
+      Name: expect.stringMatching(new RegExp(`^backup-${VAULT_DATA}-\\d{10}$`)),
+      Labels: { "homelab.backup.job": VAULT_DATA },
+      Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: "restic/restic:0.14.0",
+          Args: ["backup", "--host", NODE, "--tag", `volume=${VAULT_DATA}`, "--json", `/data/${VAULT_DATA}`],
+          Env: ["RESTIC_REPOSITORY=sftp:core@10.0.0.2:/srv/restic", "RESTIC_PASSWORD_FILE=/run/secrets/restic_password"],
+          Mounts: [{ Type: "volume", Source: VAULT_DATA, Target: `/data/${VAULT_DATA}`, ReadOnly: true }],
+          Secrets: [{ SecretID: passwordId, SecretName: "backup_restic_password", File: { Name: "/run/secrets/restic_password", UID: "0", GID: "0", Mode: 0o400 } }],
+        },
+        Placement: { Constraints: [`node.hostname == ${NODE}`] },
+        RestartPolicy: { Condition: "none" },
+      },
+    });
+    expect(vault.spec.TaskTemplate.Networks).toBeUndefined();
+    expect(backups[1].spec.TaskTemplate.Placement.Constraints).toEqual(["node.hostname == swarm-worker-1"]);
+
+    // Order: the service's containers had stopped before its job was created; the job was removed
+    // before the service was started again.
+    const vaultUp = updates(VAULT)[1];
+    expect(vault.createdAt).toBeGreaterThanOrEqual(updates(VAULT)[0].at + swarm.stopDelayMs - 5);
+    expect(vault.removedAt).toBeLessThanOrEqual(vaultUp.at);
+    expect(first.every((j) => j.removedAt !== undefined)).toBe(true);
+
+    // Repository checked first; one forget at the end, on any node, no volume.
+    expect(first[0].spec.TaskTemplate.ContainerSpec.Args).toEqual(["snapshots", "--json", "--latest", "1"]);
+    expect(first.filter((j) => j.spec.TaskTemplate.ContainerSpec.Args[0] === "init")).toEqual([]);
+    const forget = first.filter((j) => j.spec.TaskTemplate.ContainerSpec.Args[0] === "forget");
+    expect(forget).toHaveLength(1);
+    expect(forget[0].spec.TaskTemplate.ContainerSpec.Args).toEqual(["forget", "--prune", "--keep-daily", "7", "--keep-weekly", "4", "--keep-monthly", "6"]);
+    expect(forget[0].spec.TaskTemplate.Placement).toBeUndefined();
+    expect(forget[0].spec.TaskTemplate.ContainerSpec.Mounts).toBeUndefined();
+    expect(first.at(-1)).toBe(forget[0]);
+
+    const state = await volumeState(agent, VAULT_DATA);
+    expect(state).toMatchObject({ lastResult: "ok", lastSnapshot: SNAP, bytesAdded: 12345, lastError: null });
+    expect(Date.parse(state.lastSuccess)).toBeGreaterThan(Date.now() - 10000);
+    const m = await agent.metrics();
+    expect(sample(m, `backup_runs_total{volume="${VAULT_DATA}",result="ok"}`)).toBeGreaterThanOrEqual(1);
+    expect(sample(m, `backup_bytes_added{volume="${VAULT_DATA}"}`)).toBe(12345);
+    expect(sample(m, `backup_last_success_timestamp_seconds{volume="${VAULT_DATA}",node="${NODE}"}`)).toBeGreaterThan(Date.now() / 1000 - 10);
+    expect(sample(m, "backup_forget_last_success_timestamp_seconds")).toBeGreaterThan(0);
+
+    await runEnd(agent, 2);
+    for (const j of swarm.jobs) expect(JSON.stringify(j.spec)).not.toMatch(/RESTIC_PASSWORD=|AWS_SECRET/);
+    expect(agent.logs.join("\n")).not.toContain(TOKEN);
+  });
+
+  test("credentials, SSH key and known hosts go as secrets by ID with their modes, and jobs join the network", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    const ids = { creds: swarm.addSecret("backup_s3"), key: swarm.addSecret("backup_ssh_key"), hosts: swarm.addSecret("backup_known_hosts") };
+    const agent = await start(setup({ extra: { credentialsSecret: "backup_s3", sshKeySecret: "backup_ssh_key", knownHostsSecret: "backup_known_hosts", network: "minio_backup" } }));
+    expect((await agent.api("POST", `/api/backup/${VAULT_DATA}`)).json).toMatchObject({ status: "started" });
+    await runEnd(agent);
+    const spec = jobs("backup")[0].spec;
+    expect(spec.TaskTemplate.ContainerSpec.Env).toEqual(["RESTIC_REPOSITORY=sftp:core@10.0.0.2:/srv/restic", "RESTIC_PASSWORD_FILE=/run/secrets/restic_password", "AWS_SHARED_CREDENTIALS_FILE=/run/secrets/restic_credentials"]);
+    expect(spec.TaskTemplate.ContainerSpec.Secrets.map((s: any) => [s.SecretID, s.File.Name, s.File.Mode])).toEqual([
+      [passwordId, "/run/secrets/restic_password", 0o400],
+      [ids.creds, "/run/secrets/restic_credentials", 0o400],
+      [ids.key, "/root/.ssh/id_ed25519", 0o400],
+      [ids.hosts, "/root/.ssh/known_hosts", 0o444],
+    ]);
+    expect(spec.TaskTemplate.Networks).toEqual([{ Target: "minio_backup" }]);
+    // One volume asked: no forget.
+    expect(jobs("forget")).toEqual([]);
+  });
+
+  test("a failed job, a missing path and an empty volume are failures; the services come back all the same", async () => {
+    swarm.handler = restic({
+      repositoryExists: true,
+      backup: (volume) =>
+        volume === VAULT_DATA
+          ? { exitCode: 1, stderr: ["Fatal: unable to save snapshot: sftp: connection lost"] }
+          : volume === GITEA_DATA
+            ? { exitCode: 0, stderr: [`/data/${GITEA_DATA} does not exist, skipping`], stdout: [summary({ total_files_processed: 0 })] }
+            : { exitCode: 0, stdout: [summary({ total_files_processed: 0 })] },
+    });
+    const agent = await start(setup());
+    await agent.api("POST", "/api/backup");
+    await runEnd(agent);
+    const vault = await volumeState(agent, VAULT_DATA);
+    expect(vault).toMatchObject({ lastResult: "failed", lastSuccess: null, lastSnapshot: null });
+    expect(vault.lastError).toMatch(/restic backup failed \(exit 1\).*connection lost/);
+    expect((await volumeState(agent, GITEA_DATA)).lastError).toMatch(/does not exist, skipping/);
+    expect((await volumeState(agent, MEALIE_DATA)).lastError).toMatch(/is empty/);
+    expect(swarm.replicas(VAULT)).toBe(1);
+    expect(swarm.replicas(GITEA)).toBe(1);
+    expect(swarm.jobs.every((j) => j.removedAt !== undefined)).toBe(true);
+    const m = await agent.metrics();
+    expect(sample(m, `backup_runs_total{volume="${VAULT_DATA}",result="failed"}`)).toBe(1);
+    expect(sample(m, `backup_runs_total{volume="${VAULT_DATA}",result="ok"}`)).toBe(0);
+    expect(sample(m, `backup_last_success_timestamp_seconds{volume="${VAULT_DATA}",node="${NODE}"}`)).toBe(0);
+  });
+
+  test("a job that does not end in time is removed and fails its volume; one whose services do not stop is not run", async () => {
+    swarm.handler = restic({ repositoryExists: true, backup: (volume) => (volume === VAULT_DATA ? { hang: true } : undefined) });
+    swarm.stopDelayMs = 100;
+    const agent = await start(setup({ extra: { jobTimeoutSeconds: 0.4 } }));
+    await agent.api("POST", `/api/backup/${VAULT_DATA}`);
+    await runEnd(agent);
+    expect((await volumeState(agent, VAULT_DATA)).lastError).toMatch(/did not end within 0.4 s/);
+    expect(jobs("backup")[0].removedAt).toBeDefined();
+    expect(swarm.replicas(VAULT)).toBe(1);
+
+    swarm.stopDelayMs = 60000;
+    await agent.api("POST", `/api/backup/${GITEA_DATA}`);
+    await runEnd(agent, 2);
+    expect((await volumeState(agent, GITEA_DATA)).lastError).toMatch(/still has 1 task\(s\) running 2 s after/);
+    expect(jobs("backup").filter((j) => j.spec.Labels["homelab.backup.job"] === GITEA_DATA)).toEqual([]);
+    expect(swarm.updates(GITEA).map((u) => u.replicas)).toEqual([0, 1]);
+  });
+
+  test("an awake just-in-time volume is deferred and not touched, and tried again once it sleeps", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    const agent = await start(setup({ replicas: { [MEALIE]: 1 }, extra: { jitRetrySeconds: 0.5 } }));
+    await agent.api("POST", `/api/backup/${MEALIE_DATA}`);
+    await runEnd(agent);
+    expect(await volumeState(agent, MEALIE_DATA)).toMatchObject({ lastResult: "deferred", retryAt: expect.any(String) });
+    expect(swarm.updates(MEALIE)).toEqual([]);
+    expect(jobs("backup")).toEqual([]);
+    expect(sample(await agent.metrics(), `backup_runs_total{volume="${MEALIE_DATA}",result="deferred"}`)).toBe(1);
+
+    swarm.scale(MEALIE, 0);
+    await runEnd(agent, 2);
+    expect(agent.events.filter((e) => e.event === "run-start")[1].reason).toBe("retry");
+    expect(await volumeState(agent, MEALIE_DATA)).toMatchObject({ lastResult: "ok", retryAt: null });
+    expect(jobs("backup")).toHaveLength(1);
+    // Asleep: nothing to stop.
+    expect(swarm.updates(MEALIE)).toEqual([]);
+  });
+
+  test("a just-in-time service woken during its backup fails the backup", async () => {
+    swarm.handler = restic({
+      repositoryExists: true,
+      backup: () => {
+        swarm.scale(MEALIE, 1);
+        return undefined;
+      },
+    });
+    const agent = await start(setup({ replicas: { [MEALIE]: 0 } }));
+    await agent.api("POST", `/api/backup/${MEALIE_DATA}`);
+    await runEnd(agent);
+    expect((await volumeState(agent, MEALIE_DATA)).lastError).toMatch(/woke during the backup/);
+  });
+
+  test("with no repository yet, restic init runs first; with every retention at 0 there is no forget", async () => {
+    const repo: Restic = { repositoryExists: false };
+    swarm.handler = restic(repo);
+    const agent = await start(setup({ retention: { daily: 0, weekly: 0, monthly: 0 } }));
+    await agent.api("POST", "/api/backup");
+    await runEnd(agent);
+    expect(swarm.jobs.slice(0, 3).map((j) => j.spec.TaskTemplate.ContainerSpec.Args[0])).toEqual(["snapshots", "init", "backup"]);
+    expect(agent.events.some((e) => e.event === "repository-init")).toBe(true);
+    expect(jobs("forget")).toEqual([]);
+    expect((await agent.status()).volumes.map((v: any) => v.lastResult)).toEqual(["ok", "ok", "ok"]);
+  });
+
+  test("a repository that cannot be opened fails every volume and stops no service", async () => {
+    swarm.handler = (spec) => ({ exitCode: 1, stderr: ["Fatal: wrong password or no key found"] });
+    const agent = await start(setup());
+    await agent.api("POST", "/api/backup");
+    await runEnd(agent);
+    const status = await agent.status();
+    expect(status.volumes.map((v: any) => v.lastResult)).toEqual(["failed", "failed", "failed"]);
+    expect(status.volumes[0].lastError).toMatch(/wrong password/);
+    expect(swarm.updates()).toEqual([]);
+    expect(jobs("init")).toEqual([]);
+  });
+
+  test("triggers during a run are coalesced into one more run", async () => {
+    swarm.handler = restic({ repositoryExists: true, delayMs: 150 });
+    const agent = await start(setup());
+    expect((await agent.api("POST", "/api/backup")).json.status).toBe("started");
+    await agent.waitEvent("job-start", (e) => String(e.args).startsWith("backup"));
+    expect(sample(await agent.metrics(), "backup_running")).toBe(1);
+    expect((await agent.status()).running).toMatchObject({ kind: "backup", reason: "api" });
+    // The run has yet to reach this one.
+    expect((await agent.api("POST", `/api/backup/${GITEA_DATA}`)).json.status).toBe("already running");
+    // This one it is doing now: once more afterwards, and asked twice it is still once.
+    expect((await agent.api("POST", `/api/backup/${VAULT_DATA}`)).json.status).toBe("queued");
+    expect((await agent.api("POST", `/api/backup/${VAULT_DATA}`)).json.status).toBe("queued");
+    expect((await agent.api("POST", "/api/backup")).status).toBe(202);
+    await runEnd(agent, 2);
+    await until("idle", async () => (await agent.status()).running === null);
+    expect(agent.events.filter((e) => e.event === "run-start")).toHaveLength(2);
+    expect(jobs("backup")).toHaveLength(6);
+    expect(jobs("forget")).toHaveLength(2);
+    expect(sample(await agent.metrics(), "backup_running")).toBe(0);
+  });
+});
+
+describe("restore", () => {
+  test("stops the services (an awake just-in-time one too), empties the volume, restores into it on its node, and starts them again", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    const agent = await start(setup({ replicas: { [MEALIE]: 1 } }));
+    const reply = await agent.api("POST", `/api/restore/${MEALIE_DATA}?snapshot=${SNAP.slice(0, 8)}`);
+    expect(reply.status).toBe(202);
+    expect(reply.json).toMatchObject({ status: "started", volume: MEALIE_DATA, snapshot: SNAP.slice(0, 8) });
+    await agent.waitEvent("restore-end");
+    expect(swarm.updates(MEALIE).map((u) => u.replicas)).toEqual([0, 1]);
+    const [empty, restore] = swarm.jobs;
+    expect(empty.spec.TaskTemplate.ContainerSpec).toEqual({
+      Image: "restic/restic:0.14.0",
+      Command: ["/bin/sh", "-c", 'find "$1" -mindepth 1 -delete', "sh", `/data/${MEALIE_DATA}`],
+      Args: [],
+      Labels: { "homelab.backup.job": MEALIE_DATA },
+      Mounts: [{ Type: "volume", Source: MEALIE_DATA, Target: `/data/${MEALIE_DATA}`, ReadOnly: false }],
+    });
+    expect(empty.spec.TaskTemplate.Placement.Constraints).toEqual(["node.hostname == swarm-worker-1"]);
+    expect(restore.spec.TaskTemplate.ContainerSpec).toMatchObject({
+      Args: ["restore", SNAP.slice(0, 8), "--target", "/", "--include", `/data/${MEALIE_DATA}`, "--host", "swarm-worker-1", "--tag", `volume=${MEALIE_DATA}`],
+      Mounts: [{ Type: "volume", Source: MEALIE_DATA, Target: `/data/${MEALIE_DATA}`, ReadOnly: false }],
+      Secrets: [expect.objectContaining({ SecretID: passwordId })],
+    });
+    expect(restore.spec.TaskTemplate.Placement.Constraints).toEqual(["node.hostname == swarm-worker-1"]);
+    expect(swarm.updates(MEALIE)[1].at).toBeGreaterThanOrEqual(restore.removedAt!);
+    expect((await volumeState(agent, MEALIE_DATA)).restore).toMatchObject({ snapshot: SNAP.slice(0, 8), result: "ok", error: "" });
+    expect(swarm.jobs).toHaveLength(2);
+  });
+
+  test("a failed restore leaves the services stopped and says so", async () => {
+    swarm.handler = (spec) => (spec.TaskTemplate.ContainerSpec.Args[0] === "restore" ? { exitCode: 1, stderr: ["Fatal: no snapshot found"] } : { exitCode: 0 });
+    const agent = await start(setup());
+    await agent.api("POST", `/api/restore/${VAULT_DATA}`);
+    await agent.waitEvent("restore-end");
+    const state = (await volumeState(agent, VAULT_DATA)).restore;
+    expect(state).toMatchObject({ snapshot: "latest", result: "failed" });
+    expect(state.error).toMatch(/no snapshot found.*left stopped: vaultwarden_vaultwarden \(had 1\)/);
+    expect(swarm.replicas(VAULT)).toBe(0);
+    expect(swarm.jobs.every((j) => j.removedAt !== undefined)).toBe(true);
+  });
+});
