@@ -326,6 +326,11 @@ class Service {
     this.attempt = 0;
     this.failedAttempt = 0;
     this.lastError = "";
+    /**
+     * Until when (ms) no wake may start: POST /api/hold, for the backup agent, which backs a
+     * sleeping service's volume up and must not find it started under it. 0: not held.
+     */
+    this.heldUntil = 0;
     /** Requests in flight plus upgraded sockets: while above 0 the service is in use and never stopped. */
     this.open = 0;
     /** Restart rule: what runs now was in use for all we know, so it gets a full idle period. */
@@ -634,6 +639,8 @@ function wake(svc, since) {
   svc.scaled.catch(noop);
   svc.waking = (async () => {
     if (svc.stopping) await svc.stopping.catch(noop);
+    const heldFor = Math.ceil((svc.heldUntil - Date.now()) / 1000);
+    if (heldFor > 0) throw new WakeError(`${svc.c.name} is being backed up or restored and cannot start for about ${heldFor} s. Try again then.`, heldFor);
     svc.generation++;
     const node = cfg.nodes.find((n) => n.name === svc.c.node);
     const before = svc.replicas;
@@ -1195,6 +1202,7 @@ function status(svc) {
     node: svc.c.node,
     hosts: svc.c.routes.map((r) => r.host),
     idleSeconds: svc.c.idleSeconds,
+    heldUntil: svc.heldUntil > Date.now() ? new Date(svc.heldUntil).toISOString() : undefined,
     lastError: svc.lastError || undefined,
   };
 }
@@ -1205,10 +1213,10 @@ function api(req, res, url) {
   const path = q < 0 ? url : url.slice(0, q);
   const query = q < 0 ? "" : url.slice(q + 1);
   if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) return reply(res, 200, "ok\n");
-  if (!path.startsWith("/api/")) return replyJson(res, 404, { error: "not found; the API is /api/status, /api/wake/<name> and /api/stop/<name>" });
+  if (!path.startsWith("/api/")) return replyJson(res, 404, { error: "not found; the API is /api/status, /api/wake/<name>, /api/stop/<name>, /api/hold/<name>?seconds=N and /api/release/<name>" });
   if (!authorized(req)) return replyJson(res, 401, { error: "Authorization: Bearer <token> required" }, { "www-authenticate": 'Bearer realm="jit"' });
-  const m = /^\/api\/(status|wake|stop)(?:\/(.*))?$/.exec(path);
-  if (!m) return replyJson(res, 404, { error: "not found; the API is /api/status, /api/wake/<name> and /api/stop/<name>" });
+  const m = /^\/api\/(status|wake|stop|hold|release)(?:\/(.*))?$/.exec(path);
+  if (!m) return replyJson(res, 404, { error: "not found; the API is /api/status, /api/wake/<name>, /api/stop/<name>, /api/hold/<name>?seconds=N and /api/release/<name>" });
   const [, action, rawName] = m;
   const method = action === "status" ? "GET" : "POST";
   if (action === "status" ? rawName !== undefined : !rawName) return replyJson(res, 404, { error: `not found; use /api/${action}${action === "status" ? "" : "/<name>"}` });
@@ -1227,7 +1235,31 @@ function api(req, res, url) {
   if (!svc) return replyJson(res, 404, { error: `no just-in-time service is called ${JSON.stringify(name)}`, services: services.map((s) => s.c.name) });
   const force = /(?:^|&)force=(?:true|1)(?:&|$)/.test(query);
   if (action === "wake") apiWake(svc, res);
-  else apiStop(svc, res, force);
+  else if (action === "hold") apiHold(svc, res, query);
+  else if (action === "release") {
+    svc.heldUntil = 0;
+    log("release", { service: svc.c.name });
+    replyJson(res, 200, status(svc));
+  } else apiStop(svc, res, force);
+}
+
+/** The longest hold: a backup or restore that takes longer renews it. */
+const MAX_HOLD_SECONDS = 6 * 3600;
+
+/**
+ * Keeps a sleeping service asleep for `seconds` (the backup agent's call): wakes are refused with
+ * 503 and Retry-After meanwhile. A service awake, starting or stopping is refused with 409: the
+ * agent backs up only what sleeps.
+ * @param {Service} svc @param {http.ServerResponse} res @param {string} query
+ */
+function apiHold(svc, res, query) {
+  const m = /(?:^|&)seconds=(\d{1,6})(?:&|$)/.exec(query);
+  const seconds = m ? Number(m[1]) : NaN;
+  if (!(seconds >= 1 && seconds <= MAX_HOLD_SECONDS)) return replyJson(res, 400, { error: `give ?seconds=N, from 1 to ${MAX_HOLD_SECONDS}` });
+  if (svc.replicas > 0 || svc.waking || svc.stopping) return replyJson(res, 409, { ...status(svc), error: `${svc.c.name} is not asleep (${svc.state}); it can be held only while it sleeps` });
+  svc.heldUntil = Date.now() + seconds * 1000;
+  log("hold", { service: svc.c.name, seconds });
+  replyJson(res, 200, status(svc));
 }
 
 /** @param {Service} svc @param {http.ServerResponse} res */

@@ -358,6 +358,36 @@ describe("API", () => {
     expect(swarm.updates()).toEqual([{ name: VAULT, replicas: 0, at: expect.any(Number) }]);
     expect(sample(await jit.metrics(), 'jit_stops_total{service="vaultwarden/vaultwarden",reason="api"}')).toBe(1);
   });
+
+  test("a hold (the backup agent's) keeps a sleeping service asleep: wakes get 503 with Retry-After until it is released; an awake one cannot be held", async () => {
+    const jit = await start(await setup({ startDelayMs: 50, replicas: { [MEALIE]: 1 } }));
+    expect((await jit.api("POST", "/api/hold/vaultwarden%2Fvaultwarden")).status).toBe(400);
+    expect((await jit.api("POST", "/api/hold/vaultwarden%2Fvaultwarden?seconds=0")).status).toBe(400);
+    expect((await jit.api("POST", "/api/hold/vaultwarden%2Fvaultwarden?seconds=99999")).status).toBe(400);
+    expect((await jit.api("GET", "/api/hold/vaultwarden%2Fvaultwarden?seconds=60")).status).toBe(405);
+    const held = await jit.api("POST", "/api/hold/vaultwarden%2Fvaultwarden?seconds=60");
+    expect(held.status).toBe(200);
+    expect(Date.parse(JSON.parse(held.body).heldUntil) - Date.now()).toBeGreaterThan(55_000);
+
+    const refused = await jit.request("vault.home.arpa", "/", { headers: JSON_ACCEPT });
+    expect(refused.status).toBe(503);
+    expect(Number(refused.headers["retry-after"])).toBeGreaterThan(55);
+    expect(refused.body).toMatch(/being backed up or restored/);
+    expect((await jit.api("POST", "/api/wake/vaultwarden%2Fvaultwarden")).status).toBe(503);
+    expect(swarm.updates()).toEqual([]);
+
+    // Mealie is awake: holding it is refused, and nothing changes.
+    await until("mealie seen awake", async () => (await stateOf(jit, "mealie/mealie"))?.state === "awake");
+    const busy = await jit.api("POST", "/api/hold/mealie%2Fmealie?seconds=60");
+    expect(busy.status).toBe(409);
+    expect(JSON.parse(busy.body).error).toMatch(/not asleep/);
+
+    expect((await jit.api("POST", "/api/release/vaultwarden%2Fvaultwarden")).status).toBe(200);
+    expect((await stateOf(jit, "vaultwarden/vaultwarden"))?.heldUntil).toBeUndefined();
+    const served = await jit.request("vault.home.arpa", "/", { headers: JSON_ACCEPT });
+    expect(served.status).toBe(200);
+    expect(swarm.updates()).toEqual([{ name: VAULT, replicas: 1, at: expect.any(Number) }]);
+  });
 });
 
 test("a restart of the helper rebuilds its state from the swarm and scales nothing", async () => {
