@@ -10,6 +10,10 @@
  * The restic password and the repository's credentials reach the jobs only as Swarm secrets
  * (files); this process never reads them and refers to them by their secrets' names only.
  *
+ * A just-in-time volume is backed up only while its services sleep. With the `jit` config, the JIT
+ * helper is asked to hold them asleep for the job's time (POST /api/hold), so that no request wakes
+ * them under it, and to release them afterwards.
+ *
  * Runs as `node /app/agent.js [/etc/backup/config.json]` on node:18 with this file as a Swarm
  * config: one CommonJS file, Node's standard library only. `node agent.js --healthcheck [config]`
  * asks the running agent's /healthz (the image has no curl).
@@ -23,6 +27,9 @@ const DEFAULT_CONFIG = "/etc/backup/config.json";
 /** Docker Engine API 1.41 (Docker 20.10), as the JIT helper. */
 const API = "/v1.41";
 const DOCKER_TIMEOUT_MS = 15000;
+const JIT_TIMEOUT_MS = 15000;
+/** The longest hold the JIT helper grants (its MAX_HOLD_SECONDS). */
+const MAX_HOLD_SECONDS = 21600;
 const JOB_LABEL = "homelab.backup.job";
 /** Where the jobs find the password and the optional credentials (Swarm secret targets). */
 const PASSWORD_FILE = "/run/secrets/restic_password";
@@ -37,14 +44,15 @@ const MISSING_PATH = "does not exist, skipping";
 const SNAPSHOT = /^(latest|[0-9a-f]{8,64})$/;
 
 /**
- * @typedef {{ swarmVolume: string, node: string, services: string[], jit: boolean }} VolumeConfig
+ * @typedef {{ swarmVolume: string, node: string, services: string[], jit: boolean, jitNames: string[] }} VolumeConfig
+ * @typedef {{ url: string, connect: { host: string, port: number }, host: string, tokenFile: string }} JitConfig
  * @typedef {{ daily: { hour: number, minute: number } } | { everySeconds: number }} Schedule
  * @typedef {{ listen: number, metricsListen: number, docker: { host: string, port: number }, apiHost: string,
  *   tokenFile: string, schedule: Schedule, repository: string, resticImage: string, passwordSecret: string,
  *   credentialsSecret: string | undefined, sshKeySecret: string | undefined, knownHostsSecret: string | undefined,
  *   network: string | undefined, retention: { daily: number, weekly: number, monthly: number },
  *   jobTimeoutSeconds: number, quiesceTimeoutSeconds: number, jitRetrySeconds: number, pollSeconds: number,
- *   volumes: VolumeConfig[] }} Config
+ *   jit: JitConfig | undefined, volumes: VolumeConfig[] }} Config
  * @typedef {"ok" | "failed" | "deferred"} Result
  * @typedef {{ name: string, replicas: number }} Scaled
  * @typedef {{ kind: "backup", volumes: Set<string> | null, forget: boolean, reason: string }} BackupOp
@@ -78,6 +86,8 @@ const shown = (v) => (v === undefined ? "nothing" : v === null ? "null" : Array.
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 /** Docker's rule for volume, service, secret and network names. */
 const DOCKER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** The JIT helper's rule for its config names (`<stack>/<service>`). */
+const JIT_NAME = /^[A-Za-z0-9][\w./-]*$/;
 
 /** One object of the config: each read names the key, and `close` reports the keys never read. */
 class Section {
@@ -151,6 +161,36 @@ class Section {
   }
 }
 
+/**
+ * An http:// URL with no path, and the host and port to connect to.
+ * @param {Section} s @param {string} key @param {string} fallback
+ */
+function readEndpoint(s, key, fallback) {
+  const url = s.str(key, fallback, /^http:\/\/[^/?#\s]+\/?$/, `an http:// URL with no path, e.g. "${fallback}"`);
+  const connect = { host: "", port: 80 };
+  if (url) {
+    try {
+      const parsed = new URL(url);
+      connect.host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
+      connect.port = Number(parsed.port || 80);
+    } catch (err) {
+      s.problem(key, `${JSON.stringify(url)} is not a URL (${messageOf(err)})`);
+    }
+  }
+  return { url, connect };
+}
+
+/** The optional `jit` key: how to reach the JIT helper's API. @param {string[]} problems @param {unknown} raw @returns {JitConfig | undefined} */
+function readJit(problems, raw) {
+  if (raw === undefined) return undefined;
+  const s = new Section(problems, "jit", raw);
+  const { url, connect } = readEndpoint(s, "url", "http://jit_jit:8080");
+  const host = s.str("host", undefined, HOSTNAME, 'the host name of the JIT helper\'s API (its apiHost), e.g. "jit.home.arpa"');
+  const tokenFile = s.str("tokenFile", "/run/secrets/jit_token", /^\/\S+$/, "an absolute path");
+  s.close();
+  return { url, connect, host, tokenFile };
+}
+
 /** @param {string[]} problems @param {unknown} raw @returns {Schedule} */
 function readSchedule(problems, raw) {
   /** @type {Schedule} */
@@ -176,17 +216,7 @@ function checkConfig(raw, problems) {
   const listen = top.port("listen", 8080);
   const metricsListen = top.port("metricsListen", 9102);
   if (listen === metricsListen && listen !== 0) top.problem("metricsListen", `must differ from listen (both ${listen})`);
-  const dockerApi = top.str("dockerApi", "http://socket-proxy:2375", /^http:\/\/[^/?#\s]+\/?$/, 'an http:// URL with no path, e.g. "http://socket-proxy:2375"');
-  const docker = { host: "", port: 80 };
-  if (dockerApi) {
-    try {
-      const url = new URL(dockerApi);
-      docker.host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-      docker.port = Number(url.port || 80);
-    } catch (err) {
-      top.problem("dockerApi", `${JSON.stringify(dockerApi)} is not a URL (${messageOf(err)})`);
-    }
-  }
+  const docker = readEndpoint(top, "dockerApi", "http://socket-proxy:2375").connect;
   const apiHost = top.str("apiHost", undefined, HOSTNAME, 'the host name of the agent\'s API, e.g. "backup.home.arpa"');
   const tokenFile = top.str("tokenFile", "/run/secrets/backup_token", /^\/\S+$/, "an absolute path");
   const schedule = readSchedule(problems, top.get("schedule"));
@@ -206,6 +236,7 @@ function checkConfig(raw, problems) {
   const quiesceTimeoutSeconds = top.seconds("quiesceTimeoutSeconds", 120);
   const jitRetrySeconds = top.seconds("jitRetrySeconds", 600);
   const pollSeconds = top.seconds("pollSeconds", 2);
+  const jit = readJit(problems, top.get("jit"));
   /** @type {VolumeConfig[]} */
   const volumes = top.list("volumes").map((v, i) => {
     const vs = new Section(problems, `volumes[${i}]`, v);
@@ -218,20 +249,44 @@ function checkConfig(raw, problems) {
     });
     const jitRaw = vs.get("jit");
     if (jitRaw !== undefined && typeof jitRaw !== "boolean") vs.problem("jit", `expected true or false, got ${shown(jitRaw)}`);
+    const jitNames = vs.list("jitNames").map((s, j) => {
+      if (typeof s === "string" && JIT_NAME.test(s)) return s;
+      vs.problem(`jitNames[${j}]`, `expected a JIT helper config name "<stack>/<service>", e.g. "vaultwarden/vaultwarden", got ${shown(s)}`);
+      return "";
+    });
+    if (jitNames.length && jitRaw !== true) vs.problem("jitNames", "is only for a just-in-time volume (jit: true)");
+    else if (jit && jitRaw === true && jitNames.length === 0) {
+      vs.problem("jitNames", 'is required for a just-in-time volume when the jit key is set: the JIT helper\'s names of its services, e.g. ["vaultwarden/vaultwarden"] (not the Swarm names)');
+    }
     vs.close();
-    return { swarmVolume, node, services, jit: jitRaw === true };
+    return { swarmVolume, node, services, jit: jitRaw === true, jitNames };
   });
   volumes.forEach((v, i) => {
     const first = volumes.findIndex((o) => o.swarmVolume === v.swarmVolume);
     if (v.swarmVolume && first !== i) problems.push(`volumes[${i}].swarmVolume: ${JSON.stringify(v.swarmVolume)} is already volumes[${first}]; the API and metrics name a volume by it`);
   });
   top.close();
-  return { listen, metricsListen, docker, apiHost, tokenFile, schedule, repository, resticImage, passwordSecret, credentialsSecret, sshKeySecret, knownHostsSecret, network, retention, jobTimeoutSeconds, quiesceTimeoutSeconds, jitRetrySeconds, pollSeconds, volumes };
+  return { listen, metricsListen, docker, apiHost, tokenFile, schedule, repository, resticImage, passwordSecret, credentialsSecret, sshKeySecret, knownHostsSecret, network, retention, jobTimeoutSeconds, quiesceTimeoutSeconds, jitRetrySeconds, pollSeconds, jit, volumes };
 }
 
 /**
- * Reads the config and the token it names; every problem of both is in the one error.
- * @param {string} path @returns {{ config: Config, token: Buffer }}
+ * Reads a bearer token (at least 16 bytes; a trailing newline is ignored). Its problems name `key`.
+ * @param {string[]} problems @param {string} key @param {string} file @param {string} what
+ */
+function readToken(problems, key, file, what) {
+  try {
+    const secret = Buffer.from(fs.readFileSync(file, "utf8").trim(), "utf8");
+    if (secret.length < 16) problems.push(`${key}: ${file} holds ${secret.length} bytes; ${what} must have at least 16`);
+    return secret;
+  } catch (err) {
+    problems.push(`${key}: cannot read ${file}: ${messageOf(err)}`);
+    return Buffer.alloc(0);
+  }
+}
+
+/**
+ * Reads the config and the tokens it names; every problem of them all is in the one error.
+ * @param {string} path @returns {{ config: Config, token: Buffer, jitToken: Buffer }}
  */
 function loadConfig(path) {
   /** @type {unknown} */
@@ -244,17 +299,10 @@ function loadConfig(path) {
   /** @type {string[]} */
   const problems = [];
   const config = checkConfig(raw, problems);
-  let secret = Buffer.alloc(0);
-  if (config.tokenFile) {
-    try {
-      secret = Buffer.from(fs.readFileSync(config.tokenFile, "utf8").trim(), "utf8");
-      if (secret.length < 16) problems.push(`tokenFile: ${config.tokenFile} holds ${secret.length} bytes; the API token must have at least 16`);
-    } catch (err) {
-      problems.push(`tokenFile: cannot read ${config.tokenFile}: ${messageOf(err)}`);
-    }
-  }
+  const secret = config.tokenFile ? readToken(problems, "tokenFile", config.tokenFile, "the API token") : Buffer.alloc(0);
+  const jitSecret = config.jit && config.jit.tokenFile ? readToken(problems, "jit.tokenFile", config.jit.tokenFile, "the JIT helper's token") : Buffer.alloc(0);
   if (problems.length) throw new Error(`the config ${path}: ${problems.length} problem(s):\n  ${problems.join("\n  ")}`);
-  return { config, token: secret };
+  return { config, token: secret, jitToken: jitSecret };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -301,6 +349,8 @@ class Volume {
 let cfg;
 /** @type {Buffer} */
 let token;
+/** @type {Buffer} The JIT helper's API token (empty without the jit config); it goes in its requests' headers only. */
+let jitToken = Buffer.alloc(0);
 /** @type {Volume[]} */
 let volumes = [];
 /** @type {Map<string, Volume>} */
@@ -325,23 +375,14 @@ let forgetLastError = "";
 const dockerAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
 /**
- * One Docker API call; resolves with the status and the body as bytes. A kept-alive socket that
- * the socket proxy closed meanwhile is retried once on a new one.
- * @param {string} method @param {string} path @param {unknown} [body] @param {boolean} [again]
+ * One HTTP request; resolves with the status and the body as bytes. An error says whether the
+ * request went on a kept-alive socket (`reusedSocket`).
+ * @param {http.RequestOptions} options @param {number} timeoutMs @param {Buffer} [payload]
  * @returns {Promise<{ status: number, body: Buffer }>}
  */
-function dockerRaw(method, path, body, again) {
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+function exchange(options, timeoutMs, payload) {
   return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: cfg.docker.host,
-      port: cfg.docker.port,
-      method,
-      path: API + path,
-      agent: dockerAgent,
-      timeout: DOCKER_TIMEOUT_MS,
-      headers: payload ? { "content-type": "application/json", "content-length": payload.length } : {},
-    });
+    const req = http.request({ ...options, timeout: timeoutMs });
     req.on("response", (res) => {
       /** @type {Buffer[]} */
       const parts = [];
@@ -349,13 +390,23 @@ function dockerRaw(method, path, body, again) {
       res.on("error", reject);
       res.on("end", () => resolve({ status: res.statusCode || 0, body: Buffer.concat(parts) }));
     });
-    req.on("timeout", () => req.destroy(new Error(`no answer in ${DOCKER_TIMEOUT_MS / 1000} s`)));
-    req.on("error", (err) => {
-      if (!again && req.reusedSocket && /** @type {{ code?: string }} */ (err).code === "ECONNRESET") resolve(dockerRaw(method, path, body, true));
-      else reject(err);
-    });
+    req.on("timeout", () => req.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
+    req.on("error", (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
     req.end(payload);
-  }).catch((err) => {
+  });
+}
+
+/**
+ * One Docker API call; resolves with the status and the body as bytes. A kept-alive socket that
+ * the socket proxy closed meanwhile is retried once on a new one.
+ * @param {string} method @param {string} path @param {unknown} [body] @param {boolean} [again]
+ * @returns {Promise<{ status: number, body: Buffer }>}
+ */
+function dockerRaw(method, path, body, again) {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  const headers = payload ? { "content-type": "application/json", "content-length": payload.length } : {};
+  return exchange({ host: cfg.docker.host, port: cfg.docker.port, method, path: API + path, agent: dockerAgent, headers }, DOCKER_TIMEOUT_MS, payload).catch((err) => {
+    if (!again && err.reusedSocket && err.code === "ECONNRESET") return dockerRaw(method, path, body, true);
     throw new Error(`Docker API ${method} ${path.split("?")[0]}: ${messageOf(err)}`);
   });
 }
@@ -438,6 +489,92 @@ async function tasksOf(service) {
 
 /** @param {any} task @returns {string} */
 const stateOf = (task) => String((task && task.Status && task.Status.State) || "");
+
+// ---------------------------------------------------------------------------------------------
+// The JIT helper's API (config `jit`): holding just-in-time services asleep around a job.
+
+/**
+ * One POST to the JIT helper's API about one of its services, on its apiHost with its token.
+ * Resolves with the status and the error it gave; rejects, naming the helper's URL, when it does
+ * not answer.
+ * @param {"hold" | "release" | "stop"} action @param {string} name @param {string} [query]
+ * @returns {Promise<{ status: number, error: string }>}
+ */
+async function jitCall(action, name, query = "") {
+  const jit = /** @type {JitConfig} */ (cfg.jit);
+  // The name's slash as %2F: the helper's config name, not a path.
+  const path = `/api/${action}/${encodeURIComponent(name)}${query}`;
+  const headers = { host: jit.host, authorization: `Bearer ${jitToken.toString("utf8")}`, "content-length": 0 };
+  let reply;
+  try {
+    reply = await exchange({ host: jit.connect.host, port: jit.connect.port, method: "POST", path, agent: false, headers }, JIT_TIMEOUT_MS);
+  } catch (err) {
+    throw new Error(`the JIT helper at ${jit.url} did not answer POST ${path}: ${messageOf(err)}`);
+  }
+  const text = reply.body.toString("utf8");
+  let error = text.slice(0, 200).trim();
+  try {
+    const json = JSON.parse(text);
+    if (json && typeof json.error === "string") error = json.error;
+  } catch {
+    // Not JSON: the text itself.
+  }
+  return { status: reply.status, error: reply.status === 200 ? "" : error };
+}
+
+/** @param {string} name @param {string} what @param {{ status: number, error: string }} r */
+const jitRefused = (name, what, r) => new Error(`the JIT helper at ${/** @type {JitConfig} */ (cfg.jit).url} answered ${r.status} to ${what} ${name}${r.error ? `: ${r.error}` : ""}`);
+
+/**
+ * Asks the JIT helper to hold the volume's JIT services asleep for `seconds` (capped at its
+ * maximum), adding each one held to `held`. For a restore (`stopFirst`), each is stopped first
+ * (force: even in use), then held; a wake between the two is tried again twice. Resolves with
+ * false when a backup finds one not asleep (409); throws on any other answer or no answer. The
+ * caller releases what is in `held` in every case.
+ * @param {Volume} vol @param {number} seconds @param {boolean} stopFirst @param {string[]} held
+ */
+async function holdJit(vol, seconds, stopFirst, held) {
+  const holdSeconds = Math.min(Math.ceil(seconds), MAX_HOLD_SECONDS);
+  for (const name of vol.c.jitNames) {
+    for (let attempt = 1; ; attempt++) {
+      if (stopFirst) {
+        const stopped = await jitCall("stop", name, "?force=true");
+        if (stopped.status !== 200) throw jitRefused(name, "stopping", stopped);
+        log("jit-stop", { volume: vol.c.swarmVolume, service: name });
+      }
+      const r = await jitCall("hold", name, `?seconds=${holdSeconds}`);
+      if (r.status === 200) {
+        held.push(name);
+        log("jit-hold", { volume: vol.c.swarmVolume, service: name, seconds: holdSeconds });
+        break;
+      }
+      if (r.status !== 409) throw jitRefused(name, "holding", r);
+      if (!stopFirst) {
+        log("jit-awake", { volume: vol.c.swarmVolume, service: name, error: r.error });
+        return false;
+      }
+      if (attempt === 3) throw jitRefused(name, `holding (woken again after each of ${attempt} stops)`, r);
+    }
+  }
+  return true;
+}
+
+/**
+ * Releases the holds taken, each one even if another fails. A release that fails is logged: the
+ * hold then ends at its time.
+ * @param {Volume} vol @param {string[]} held
+ */
+async function releaseJit(vol, held) {
+  for (const name of held) {
+    try {
+      const r = await jitCall("release", name);
+      if (r.status !== 200) throw jitRefused(name, "releasing", r);
+      log("jit-release", { volume: vol.c.swarmVolume, service: name });
+    } catch (err) {
+      log("jit-release-failed", { volume: vol.c.swarmVolume, service: name, error: messageOf(err) });
+    }
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Stopping and starting a volume's services.
@@ -663,17 +800,40 @@ function record(vol, result, started, error) {
   log("backup-end", { volume: vol.c.swarmVolume, node: vol.c.node, result, error, seconds: vol.lastDurationSeconds, snapshot: result === "ok" ? vol.lastSnapshot : undefined });
 }
 
-/** @param {Volume} vol */
+/** With the jit config, a just-in-time volume's services are held asleep by the JIT helper around its job. @param {Volume} vol */
+const usesJitHelper = (vol) => vol.c.jit && cfg.jit !== undefined;
+
+/**
+ * Backs one volume up. A just-in-time one is held asleep through the JIT helper (when configured)
+ * from before its services are checked until after the job is removed; the holds are released
+ * whatever happened.
+ * @param {Volume} vol
+ */
 async function backupVolume(vol) {
   const started = Date.now();
-  const path = `/data/${vol.c.swarmVolume}`;
-  let scaled;
+  /** @type {string[]} */
+  const held = [];
+  /** @type {{ result: Result, error?: string }} */
+  let outcome;
   try {
-    scaled = await quiesce(vol, false);
+    const asleep = !usesJitHelper(vol) || (await holdJit(vol, cfg.jobTimeoutSeconds + cfg.quiesceTimeoutSeconds + 60, false, held));
+    outcome = asleep ? await stopAndBackUp(vol) : { result: "deferred", error: `the JIT helper found a service of this just-in-time volume awake; tried again in ${cfg.jitRetrySeconds} s` };
   } catch (err) {
-    return record(vol, "failed", started, messageOf(err));
+    outcome = { result: "failed", error: messageOf(err) };
   }
-  if (scaled === "deferred") return record(vol, "deferred", started, `a service of this just-in-time volume is awake; tried again in ${cfg.jitRetrySeconds} s`);
+  await releaseJit(vol, held);
+  if (outcome.result === "ok") vol.lastSuccess = Date.now();
+  record(vol, outcome.result, started, outcome.error);
+}
+
+/**
+ * Stops the volume's services, runs its backup job and starts them again.
+ * @param {Volume} vol @returns {Promise<{ result: Result, error?: string }>}
+ */
+async function stopAndBackUp(vol) {
+  const path = `/data/${vol.c.swarmVolume}`;
+  const scaled = await quiesce(vol, false);
+  if (scaled === "deferred") return { result: "deferred", error: `a service of this just-in-time volume is awake; tried again in ${cfg.jitRetrySeconds} s` };
   let error = "";
   try {
     const args = ["backup", "--host", vol.c.node, "--tag", `volume=${vol.c.swarmVolume}`, "--json", path];
@@ -699,9 +859,7 @@ async function backupVolume(vol) {
   } catch (err) {
     error = error ? `${error}; ${messageOf(err)}` : messageOf(err);
   }
-  if (error) return record(vol, "failed", started, error);
-  vol.lastSuccess = Date.now();
-  record(vol, "ok", started);
+  return error ? { result: "failed", error } : { result: "ok" };
 }
 
 async function forget() {
@@ -769,7 +927,15 @@ async function restoreRun(op) {
   log("restore-start", { volume: vol.c.swarmVolume, node: vol.c.node, snapshot: op.snapshot });
   /** @type {Scaled[] | null} */
   let scaled = null;
+  /** @type {string[]} */
+  const held = [];
+  const holdSeconds = Math.min(2 * cfg.jobTimeoutSeconds + cfg.quiesceTimeoutSeconds + 60, MAX_HOLD_SECONDS);
+  /** @type {unknown} */
+  let failed = null;
   try {
+    // Stopped by the JIT helper even if awake, and held asleep: released afterwards, it stays
+    // asleep until the next request wakes it on the restored data.
+    if (usesJitHelper(vol)) await holdJit(vol, holdSeconds, true, held);
     scaled = /** @type {Scaled[]} */ (await quiesce(vol, true));
     // The path is a positional parameter of the script, never part of it.
     const empty = await runJob("restore-empty", vol.c.swarmVolume, { command: ["/bin/sh", "-c", 'find "$1" -mindepth 1 -delete', "sh", path], args: [], volume: vol.c.swarmVolume, readOnly: false, node: vol.c.node, restic: false });
@@ -779,15 +945,22 @@ async function restoreRun(op) {
     const restored = await runJob("restore", vol.c.swarmVolume, { args, volume: vol.c.swarmVolume, readOnly: false, node: vol.c.node, restic: true });
     if (!succeeded(restored)) throw new Error(failure("restic restore", restored));
   } catch (err) {
-    // Services are not started on a volume that may now be empty or half restored.
+    failed = err;
+  }
+  if (failed) {
+    // Services are not started on a volume that may now be empty or half restored, and JIT ones
+    // stay held (no wake) until the hold ends.
+    const stopped = (scaled || []).map((s) => `${s.name} (had ${s.replicas})`);
+    const until = new Date(state.started + holdSeconds * 1000).toISOString();
     state.result = "failed";
-    state.error = scaled && scaled.length ? `${messageOf(err)}; left stopped: ${scaled.map((s) => `${s.name} (had ${s.replicas})`).join(", ")}` : messageOf(err);
+    state.error = [messageOf(failed), stopped.length ? `left stopped: ${stopped.join(", ")}` : "", held.length ? `held asleep by the JIT helper until about ${until}: ${held.join(", ")}` : ""].filter(Boolean).join("; ");
     state.finished = Date.now();
     log("restore-end", { volume: vol.c.swarmVolume, result: "failed", error: state.error });
     return;
   }
+  await releaseJit(vol, held);
   try {
-    await resume(vol, scaled);
+    await resume(vol, /** @type {Scaled[]} */ (scaled));
     state.result = "ok";
   } catch (err) {
     state.result = "failed";
@@ -1015,7 +1188,7 @@ async function main() {
   if (process.argv[2] === "--healthcheck") return healthcheck(process.argv[3] || DEFAULT_CONFIG);
   const path = process.argv[2] || DEFAULT_CONFIG;
   try {
-    ({ config: cfg, token } = loadConfig(path));
+    ({ config: cfg, token, jitToken } = loadConfig(path));
   } catch (err) {
     process.stderr.write(`backup: ${messageOf(err)}\n`);
     process.exit(2);
@@ -1053,7 +1226,7 @@ async function main() {
   }
   nextRun = nextTime(Date.now());
   armSchedule();
-  log("listening", { port: ports[0], metricsPort: ports[1], apiHost: cfg.apiHost, volumes: volumes.map((v) => v.c.swarmVolume).join(","), nextRun: new Date(nextRun).toISOString(), node: process.version });
+  log("listening", { port: ports[0], metricsPort: ports[1], apiHost: cfg.apiHost, jit: cfg.jit ? cfg.jit.url : undefined, volumes: volumes.map((v) => v.c.swarmVolume).join(","), nextRun: new Date(nextRun).toISOString(), node: process.version });
 }
 
 main().catch((err) => {

@@ -8,7 +8,8 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Agent, FakeSwarm, JobRun, TOKEN, until } from "./testbed";
+import * as net from "net";
+import { Agent, FakeJit, FakeSwarm, JIT_TOKEN, JobRun, TOKEN, until } from "./testbed";
 
 const NODE = "swarm-manager-2";
 const VAULT = "vaultwarden_vaultwarden";
@@ -21,6 +22,7 @@ const SNAP = "4f3c2a1b9e8d7c6b5a4f3c2a1b9e8d7c6b5a4f3c2a1b9e8d7c6b5a4f3c2a1b9e";
 
 let dir: string;
 let swarm: FakeSwarm;
+let jit: FakeJit;
 let agents: Agent[] = [];
 let passwordId: string;
 
@@ -28,6 +30,8 @@ beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "backup-test-"));
   swarm = new FakeSwarm();
   await swarm.start();
+  jit = new FakeJit(swarm);
+  await jit.start();
   // A longer name with the same start comes first: the agent must match names exactly.
   swarm.addSecret("backup_restic_password_old");
   passwordId = swarm.addSecret("backup_restic_password");
@@ -37,6 +41,7 @@ afterEach(async () => {
   await Promise.all(agents.map((a) => a.stop()));
   agents = [];
   await swarm.close();
+  await jit.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -105,6 +110,13 @@ function setup(s: Setup = {}): object {
   };
 }
 
+/** setup() with the JIT helper configured, and jitNames on the just-in-time volume (mealie_data). */
+function jitSetup(s: Setup = {}, jitNames: string[] = ["mealie/mealie"]): object {
+  const config = setup(s) as any;
+  config.volumes[1].jitNames = jitNames;
+  return { ...config, jit: jit.config(dir), ...s.extra };
+}
+
 async function start(config: object): Promise<Agent> {
   const agent = await Agent.start(dir, config);
   agents.push(agent);
@@ -142,6 +154,18 @@ describe("config", () => {
     expect(both.code).toBe(2);
     expect(both.stderr).toContain("schedule: give exactly one of daily");
   });
+
+  test("the jit key is checked like the others, and with it a just-in-time volume needs its JIT names", async () => {
+    const base = setup() as any;
+    const { code, stderr } = await Agent.refuse(dir, {
+      ...base,
+      jit: { url: "http://jit_jit:8080/api", tokenFile: path.join(dir, "nope"), typo: 1 },
+      volumes: [{ ...base.volumes[0], jitNames: ["vaultwarden/vaultwarden"] }, base.volumes[1], { ...base.volumes[2], jit: true, jitNames: ["forgejo forgejo"] }],
+    });
+    expect(code).toBe(2);
+    for (const key of ["jit.url: expected an http:// URL", "jit.host:", "jit.typo: unknown key", "jit.tokenFile: cannot read", "volumes[0].jitNames: is only for a just-in-time volume", "volumes[1].jitNames: is required", "volumes[2].jitNames[0]:"]) {
+      expect(stderr).toContain(key);
+    }  });
 
   test("a missing token file is named", async () => {
     const { code, stderr } = await Agent.refuse(dir, { ...(setup() as any), tokenFile: path.join(dir, "nope") });
@@ -314,7 +338,7 @@ describe("backup", () => {
   test("a job that does not end in time is removed and fails its volume; one whose services do not stop is not run", async () => {
     swarm.handler = restic({ repositoryExists: true, backup: (volume) => (volume === VAULT_DATA ? { hang: true } : undefined) });
     swarm.stopDelayMs = 100;
-    const agent = await start(setup({ extra: { jobTimeoutSeconds: 0.4 } }));
+    const agent = await start(setup({ extra: { jobTimeoutSeconds: 0.4, quiesceTimeoutSeconds: 0.5 } }));
     await agent.api("POST", `/api/backup/${VAULT_DATA}`);
     await runEnd(agent);
     expect((await volumeState(agent, VAULT_DATA)).lastError).toMatch(/did not end within 0.4 s/);
@@ -324,7 +348,7 @@ describe("backup", () => {
     swarm.stopDelayMs = 60000;
     await agent.api("POST", `/api/backup/${GITEA_DATA}`);
     await runEnd(agent, 2);
-    expect((await volumeState(agent, GITEA_DATA)).lastError).toMatch(/still has 1 task\(s\) running 2 s after/);
+    expect((await volumeState(agent, GITEA_DATA)).lastError).toMatch(/still has 1 task\(s\) running 0.5 s after/);
     expect(jobs("backup").filter((j) => j.spec.Labels["homelab.backup.job"] === GITEA_DATA)).toEqual([]);
     expect(swarm.updates(GITEA).map((u) => u.replicas)).toEqual([0, 1]);
   });
@@ -405,6 +429,99 @@ describe("backup", () => {
     expect(jobs("backup")).toHaveLength(6);
     expect(jobs("forget")).toHaveLength(2);
     expect(sample(await agent.metrics(), "backup_running")).toBe(0);
+  });
+});
+
+describe("with the JIT helper", () => {
+  test("a just-in-time volume is held asleep from before its job is created until after it is removed, and released after a failed job too", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    let jobsAtHold = -1;
+    let removedAtRelease: boolean[] = [];
+    jit.onCall = (c) => {
+      if (c.action === "hold") jobsAtHold = jobs("backup").length;
+      if (c.action === "release") removedAtRelease = jobs("backup").map((j) => j.removedAt !== undefined);
+    };
+    const agent = await start(jitSetup());
+    await agent.api("POST", `/api/backup/${MEALIE_DATA}`);
+    await runEnd(agent);
+    expect(await volumeState(agent, MEALIE_DATA)).toMatchObject({ lastResult: "ok", lastSnapshot: SNAP });
+    // Held for jobTimeoutSeconds + quiesceTimeoutSeconds + 60; the name as the helper's, its slash as %2F.
+    expect(jit.log).toEqual(["hold mealie/mealie?seconds=64", "release mealie/mealie"]);
+    expect(jit.calls.map((c) => c.rawPath)).toEqual(["/api/hold/mealie%2Fmealie", "/api/release/mealie%2Fmealie"]);
+    expect(jit.calls.every((c) => c.ok && c.status === 200)).toBe(true);
+    expect(jobsAtHold).toBe(0);
+    expect(removedAtRelease).toEqual([true]);
+    expect(swarm.updates(MEALIE)).toEqual([]);
+
+    swarm.handler = restic({ repositoryExists: true, backup: () => ({ exitCode: 1, stderr: ["Fatal: unable to save snapshot: sftp: connection lost"] }) });
+    await agent.api("POST", `/api/backup/${MEALIE_DATA}`);
+    await runEnd(agent, 2);
+    expect((await volumeState(agent, MEALIE_DATA)).lastError).toMatch(/connection lost/);
+    expect(jit.log.slice(2)).toEqual(["hold mealie/mealie?seconds=64", "release mealie/mealie"]);
+    expect(removedAtRelease).toEqual([true, true]);
+    // Neither token is ever logged.
+    expect(agent.logs.join("\n")).not.toContain(JIT_TOKEN);
+    expect(agent.logs.join("\n")).not.toContain(TOKEN);
+  });
+
+  test("a service the JIT helper will not hold (409) defers the volume: no job, and the holds already taken are released", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    jit.answer = (c) => (c.action === "hold" && c.name === "mealie/worker" ? 409 : undefined);
+    // A long job timeout: the hold is capped at the helper's 6 hours.
+    const agent = await start(jitSetup({ extra: { jobTimeoutSeconds: 30000, jitRetrySeconds: 3600 } }, ["mealie/mealie", "mealie/worker"]));
+    await agent.api("POST", `/api/backup/${MEALIE_DATA}`);
+    await runEnd(agent);
+    expect(jit.log).toEqual(["hold mealie/mealie?seconds=21600", "hold mealie/worker?seconds=21600", "release mealie/mealie"]);
+    const state = await volumeState(agent, MEALIE_DATA);
+    expect(state).toMatchObject({ lastResult: "deferred", retryAt: expect.any(String) });
+    expect(state.lastError).toMatch(/awake/);
+    expect(jobs("backup")).toEqual([]);
+    expect(swarm.updates()).toEqual([]);
+  });
+
+  test("a JIT helper that does not answer fails its volume, naming its URL; the other volumes are backed up", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    // A port nothing listens on.
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const config = jitSetup() as any;
+    const agent = await start({ ...config, jit: { ...config.jit, url: `http://127.0.0.1:${port}` } });
+    await agent.api("POST", "/api/backup");
+    await runEnd(agent);
+    const status = await agent.status();
+    expect(status.volumes.map((v: any) => v.lastResult)).toEqual(["ok", "failed", "ok"]);
+    expect(status.volumes[1].lastError).toContain(`the JIT helper at http://127.0.0.1:${port} did not answer POST /api/hold/mealie%2Fmealie`);
+    expect(jobs("backup").map((j) => j.spec.Labels["homelab.backup.job"])).toEqual([VAULT_DATA, GITEA_DATA]);
+    expect(swarm.updates(MEALIE)).toEqual([]);
+  });
+
+  test("a restore has the JIT helper stop (force) and hold the service, restores, then releases it asleep; a failed restore keeps the hold", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    let jobsAtRelease = -1;
+    jit.onCall = (c) => {
+      if (c.action === "release") jobsAtRelease = swarm.jobs.filter((j) => j.removedAt !== undefined).length;
+    };
+    const agent = await start(jitSetup({ replicas: { [MEALIE]: 1 } }));
+    await agent.api("POST", `/api/restore/${MEALIE_DATA}`);
+    await agent.waitEvent("restore-end");
+    expect((await volumeState(agent, MEALIE_DATA)).restore).toMatchObject({ result: "ok", error: "" });
+    // Held for two jobs' time + quiesceTimeoutSeconds + 60.
+    expect(jit.log).toEqual(["stop mealie/mealie?force=true", "hold mealie/mealie?seconds=66", "release mealie/mealie"]);
+    expect(jit.calls.every((c) => c.ok && c.status === 200)).toBe(true);
+    const holdAt = jit.calls[1].at;
+    expect(swarm.jobs.map((j) => j.createdAt >= holdAt)).toEqual([true, true]);
+    expect(jobsAtRelease).toBe(2);
+    // The helper stopped it, not the agent, and it stays asleep until a request wakes it.
+    expect(swarm.updates(MEALIE)).toEqual([]);
+    expect(swarm.replicas(MEALIE)).toBe(0);
+
+    swarm.handler = (spec) => (spec.TaskTemplate.ContainerSpec.Args[0] === "restore" ? { exitCode: 1, stderr: ["Fatal: no snapshot found"] } : { exitCode: 0 });
+    await agent.api("POST", `/api/restore/${MEALIE_DATA}`);
+    await agent.waitEvent("restore-end", (e) => e.result === "failed");
+    expect((await volumeState(agent, MEALIE_DATA)).restore.error).toMatch(/no snapshot found.*held asleep by the JIT helper until about .*: mealie\/mealie$/);
+    expect(jit.log.slice(3)).toEqual(["stop mealie/mealie?force=true", "hold mealie/mealie?seconds=66"]);
   });
 });
 

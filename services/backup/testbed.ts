@@ -3,7 +3,8 @@
  * API holding services in memory (versions, replicas, tasks), secrets, and replicated-job services
  * that a test-supplied handler "runs" (it sees the job's spec and answers an exit code and output,
  * which the fake serves as Docker's multiplexed log stream). Every call is recorded. Not Swarm: no
- * scheduling, placement, secrets' files or volumes; the lab tests are for those.
+ * scheduling, placement, secrets' files or volumes; the lab tests are for those. Also a fake JIT
+ * helper API (hold, release, stop) that records its calls and checks its token and Host.
  */
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
@@ -249,6 +250,83 @@ export class FakeSwarm {
         }
       }
       send(404, { message: `page not found: ${req.method} ${url.pathname}` });
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fake JIT helper: its API only (POST /api/hold, /api/release, /api/stop), on its apiHost with
+// its token. Services are the FakeSwarm's: `<stack>/<service>` is Swarm's `<stack>_<service>`.
+
+export const JIT_TOKEN = "jit-test-token-0123456789abcdef";
+export const JIT_HOST = "jit.home.arpa";
+
+export interface JitCall {
+  action: string;
+  /** The name as the helper decodes it (`<stack>/<service>`). */
+  name: string;
+  /** The request's path as sent (the name's slash as %2F). */
+  rawPath: string;
+  query: URLSearchParams;
+  /** Whether the Host header was the helper's apiHost and the token was right. */
+  ok: boolean;
+  status: number;
+  at: number;
+}
+
+export class FakeJit {
+  readonly calls: JitCall[] = [];
+  /** A test's own answer to a call (undefined: as the helper would). */
+  answer: (call: JitCall) => number | undefined = () => undefined;
+  /** Called on each call before it is answered (to see what the swarm looks like then). */
+  onCall: (call: JitCall) => void = () => {};
+  private server?: http.Server;
+  port = 0;
+
+  constructor(private readonly swarm: FakeSwarm) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.server = http.createServer((req, res) => this.serve(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((resolve) => (this.server ? this.server.close(resolve) : resolve(undefined)));
+  }
+
+  /** The agent's `jit` config for this helper, with its token file written to `dir`. */
+  config(dir: string): object {
+    const tokenFile = path.join(dir, "jit_token");
+    fs.writeFileSync(tokenFile, `${JIT_TOKEN}\n`);
+    return { url: this.url, host: JIT_HOST, tokenFile };
+  }
+
+  /** The calls as "action name[?query]", in order. */
+  get log(): string[] {
+    return this.calls.map((c) => `${c.action} ${c.name}${[...c.query].length ? `?${c.query}` : ""}`);
+  }
+
+  private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
+    req.resume();
+    req.on("end", () => {
+      const url = new URL(req.url ?? "/", "http://jit");
+      const m = /^\/api\/(hold|release|stop)\/([^/]+)$/.exec(url.pathname);
+      const ok = req.headers.host === JIT_HOST && req.headers.authorization === `Bearer ${JIT_TOKEN}` && req.method === "POST";
+      const call: JitCall = { action: m?.[1] ?? "", name: m ? decodeURIComponent(m[2]) : url.pathname, rawPath: url.pathname, query: url.searchParams, ok, status: 0, at: Date.now() };
+      this.calls.push(call);
+      this.onCall(call);
+      const service = call.name.replace("/", "_");
+      const awake = this.swarm.exists(service) && this.swarm.replicas(service) > 0;
+      call.status = !ok ? 401 : !m ? 404 : (this.answer(call) ?? (call.action === "hold" && awake ? 409 : 200));
+      if (call.status === 200 && call.action === "stop" && awake) this.swarm.scale(service, 0);
+      res.writeHead(call.status, { "content-type": "application/json" });
+      res.end(JSON.stringify(call.status === 200 ? { name: call.name } : { error: call.status === 409 ? `${call.name} is not asleep (awake); it can be held only while it sleeps` : `fake JIT helper: ${call.status}` }));
     });
   }
 }
