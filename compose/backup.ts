@@ -21,8 +21,8 @@ import { StackSource } from "./types";
 
 /**
  * How the agent keeps a volume still while restic reads it: `stop` scales the always-on services
- * that mount it to 0 and back; `asleep` backs up a just-in-time service while it sleeps (or asks
- * the JIT helper to stop it), so a backup never wakes it.
+ * that mount it to 0 and back; `asleep` backs up a just-in-time service while it sleeps, held
+ * asleep through the JIT helper's /api/hold, so a backup never wakes it nor finds it woken.
  */
 export type Quiesce = "stop" | "asleep";
 

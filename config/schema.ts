@@ -171,7 +171,8 @@ export interface BackupRetention {
 
 /**
  * Backups of the stacks' named volumes (compose/backup.ts plans them). Groundwork: nothing acts on
- * it yet; a backup agent on each node will run restic by this plan.
+ * it yet; the backup agent (services/backup, one task on a manager) will run a restic job per volume
+ * on that volume's node by this plan (docs/backups.md).
  */
 export interface BackupConfig {
   /**
@@ -250,10 +251,10 @@ export const DEFAULT_JIT: readonly JitServiceConfig[] = [
 ];
 
 /**
- * The cluster's own MinIO (stacks/minio), bucket homelab-backups. Not a restic URL: the backup
- * agent resolves it at run time to MinIO's address and credentials (the generated
- * minio/root_user and minio/root_password), so the config needs to know neither. Note it is not off-site: a copy
- * elsewhere needs a repository of your own.
+ * The cluster's own MinIO (stacks/minio), bucket homelab-backups. Not a restic URL: the agent takes
+ * one, so the platform is to render this into MinIO's address, with its generated credentials as a
+ * secret file, when backups are wired (not yet). It is not off-site: a copy elsewhere needs a
+ * repository of your own.
  */
 export const DEFAULT_BACKUP_REPOSITORY = "homelab-minio";
 export const DEFAULT_BACKUP_RETENTION: BackupRetention = { daily: 7, weekly: 4, monthly: 6 };
