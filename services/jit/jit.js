@@ -331,6 +331,13 @@ class Service {
      * sleeping service's volume up and must not find it started under it. 0: not held.
      */
     this.heldUntil = 0;
+    /**
+     * Until when (ms) the service is kept awake: POST /api/keepawake, for the backup agent, whose
+     * restic jobs reach a just-in-time repository (MinIO) at its Swarm address, not through this
+     * helper, so their traffic never counts as use. Meanwhile it is neither stopped for idleness
+     * nor evicted. In memory only, like a hold. 0: no lease.
+     */
+    this.awakeUntil = 0;
     /** Requests in flight plus upgraded sockets: while above 0 the service is in use and never stopped. */
     this.open = 0;
     /** Restart rule: what runs now was in use for all we know, so it gets a full idle period. */
@@ -349,6 +356,9 @@ class Service {
     /** @type {Record<StopReason, number>} */
     this.stops = { idle: 0, eviction: 0, api: 0 };
     this.coldStart = { buckets: COLD_START_BUCKETS.map(() => 0), sum: 0, count: 0 };
+  }
+  leased() {
+    return this.awakeUntil > Date.now();
   }
   get state() {
     if (this.waking) return "waking";
@@ -608,9 +618,10 @@ async function admit(svc, node) {
     const awake = neighbours.filter((o) => o.replicas > 0);
     const taken = awake.reduce((sum, o) => sum + o.c.reservationBytes, 0);
     if (taken + svc.c.reservationBytes <= node.jitBudgetBytes) return;
-    const victim = awake.filter((o) => o.open === 0 && !o.waking && !o.stopping).sort((a, b) => a.lastActivity - b.lastActivity)[0];
+    // A service kept awake (a backup writing to it) is in use as much as one with an open connection.
+    const victim = awake.filter((o) => o.open === 0 && !o.waking && !o.stopping && !o.leased()).sort((a, b) => a.lastActivity - b.lastActivity)[0];
     if (!victim) {
-      const users = awake.map((o) => `${o.c.name} (${mib(o.c.reservationBytes)}, ${o.open} open connection(s))`).join(", ");
+      const users = awake.map((o) => `${o.c.name} (${mib(o.c.reservationBytes)}, ${o.open} open connection(s)${o.leased() ? `, kept awake until ${new Date(o.awakeUntil).toISOString()}` : ""})`).join(", ");
       throw new WakeError(
         `Not enough memory on ${node.name} to start ${svc.c.name}: it needs ${mib(svc.c.reservationBytes)}, and the just-in-time services in use there ` +
           `already take ${mib(taken)} of the ${mib(node.jitBudgetBytes)} they may reserve: ${users}. Try again once one of them is idle.`,
@@ -772,7 +783,8 @@ async function refreshFromSwarm(svc) {
 /** @param {Service} svc */
 function stopIfIdle(svc) {
   if (svc.open > 0 || svc.waking || svc.stopping || svc.replicas === 0) return;
-  if (Date.now() - svc.lastActivity < svc.c.idleSeconds * 1000) return;
+  // A lease counts as use until it ends (or is released): the idle time starts then.
+  if (Date.now() - Math.max(svc.lastActivity, svc.awakeUntil) < svc.c.idleSeconds * 1000) return;
   stop(svc, "idle").catch((err) => log("stop-failed", { service: svc.c.name, reason: "idle", error: messageOf(err) }));
 }
 
@@ -1203,9 +1215,12 @@ function status(svc) {
     hosts: svc.c.routes.map((r) => r.host),
     idleSeconds: svc.c.idleSeconds,
     heldUntil: svc.heldUntil > Date.now() ? new Date(svc.heldUntil).toISOString() : undefined,
+    awakeUntil: svc.leased() ? new Date(svc.awakeUntil).toISOString() : undefined,
     lastError: svc.lastError || undefined,
   };
 }
+
+const API_HELP = "not found; the API is /api/status, /api/wake/<name>, /api/stop/<name>, /api/hold/<name>?seconds=N, /api/keepawake/<name>?seconds=N and /api/release/<name>";
 
 /** @param {http.IncomingMessage} req @param {http.ServerResponse} res @param {string} url */
 function api(req, res, url) {
@@ -1213,10 +1228,10 @@ function api(req, res, url) {
   const path = q < 0 ? url : url.slice(0, q);
   const query = q < 0 ? "" : url.slice(q + 1);
   if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) return reply(res, 200, "ok\n");
-  if (!path.startsWith("/api/")) return replyJson(res, 404, { error: "not found; the API is /api/status, /api/wake/<name>, /api/stop/<name>, /api/hold/<name>?seconds=N and /api/release/<name>" });
+  if (!path.startsWith("/api/")) return replyJson(res, 404, { error: API_HELP });
   if (!authorized(req)) return replyJson(res, 401, { error: "Authorization: Bearer <token> required" }, { "www-authenticate": 'Bearer realm="jit"' });
-  const m = /^\/api\/(status|wake|stop|hold|release)(?:\/(.*))?$/.exec(path);
-  if (!m) return replyJson(res, 404, { error: "not found; the API is /api/status, /api/wake/<name>, /api/stop/<name>, /api/hold/<name>?seconds=N and /api/release/<name>" });
+  const m = /^\/api\/(status|wake|stop|hold|keepawake|release)(?:\/(.*))?$/.exec(path);
+  if (!m) return replyJson(res, 404, { error: API_HELP });
   const [, action, rawName] = m;
   const method = action === "status" ? "GET" : "POST";
   if (action === "status" ? rawName !== undefined : !rawName) return replyJson(res, 404, { error: `not found; use /api/${action}${action === "status" ? "" : "/<name>"}` });
@@ -1236,15 +1251,31 @@ function api(req, res, url) {
   const force = /(?:^|&)force=(?:true|1)(?:&|$)/.test(query);
   if (action === "wake") apiWake(svc, res);
   else if (action === "hold") apiHold(svc, res, query);
+  else if (action === "keepawake") apiKeepAwake(svc, res, query);
   else if (action === "release") {
+    // Ends a hold and a keep-awake lease alike; a lease ends now, so the idle time starts now.
     svc.heldUntil = 0;
+    if (svc.leased()) svc.awakeUntil = Date.now();
     log("release", { service: svc.c.name });
     replyJson(res, 200, status(svc));
   } else apiStop(svc, res, force);
 }
 
-/** The longest hold: a backup or restore that takes longer renews it. */
+/** The longest hold or keep-awake lease: a backup or restore that takes longer renews it. */
 const MAX_HOLD_SECONDS = 6 * 3600;
+
+/**
+ * The `seconds=N` of a hold or a keep-awake lease (1 to MAX_HOLD_SECONDS); undefined once it has
+ * answered 400.
+ * @param {http.ServerResponse} res @param {string} query @returns {number | undefined}
+ */
+function leaseSeconds(res, query) {
+  const m = /(?:^|&)seconds=(\d{1,6})(?:&|$)/.exec(query);
+  const seconds = m ? Number(m[1]) : NaN;
+  if (seconds >= 1 && seconds <= MAX_HOLD_SECONDS) return seconds;
+  replyJson(res, 400, { error: `give ?seconds=N, from 1 to ${MAX_HOLD_SECONDS}` });
+  return undefined;
+}
 
 /**
  * Keeps a sleeping service asleep for `seconds` (the backup agent's call): wakes are refused with
@@ -1253,30 +1284,56 @@ const MAX_HOLD_SECONDS = 6 * 3600;
  * @param {Service} svc @param {http.ServerResponse} res @param {string} query
  */
 function apiHold(svc, res, query) {
-  const m = /(?:^|&)seconds=(\d{1,6})(?:&|$)/.exec(query);
-  const seconds = m ? Number(m[1]) : NaN;
-  if (!(seconds >= 1 && seconds <= MAX_HOLD_SECONDS)) return replyJson(res, 400, { error: `give ?seconds=N, from 1 to ${MAX_HOLD_SECONDS}` });
+  const seconds = leaseSeconds(res, query);
+  if (seconds === undefined) return;
+  if (svc.leased()) return replyJson(res, 409, { ...status(svc), error: `${svc.c.name} is kept awake until ${new Date(svc.awakeUntil).toISOString()}; it can be held only while it sleeps` });
   if (svc.replicas > 0 || svc.waking || svc.stopping) return replyJson(res, 409, { ...status(svc), error: `${svc.c.name} is not asleep (${svc.state}); it can be held only while it sleeps` });
   svc.heldUntil = Date.now() + seconds * 1000;
   log("hold", { service: svc.c.name, seconds });
   replyJson(res, 200, status(svc));
 }
 
-/** @param {Service} svc @param {http.ServerResponse} res */
-function apiWake(svc, res) {
+/**
+ * Keeps the service awake for `seconds` (the backup agent's call, for the repository's service):
+ * it is woken as by /api/wake if asleep (the node's memory budget applies), and until the lease
+ * ends (or /api/release) it is neither stopped for idleness nor evicted. A service held asleep (a
+ * backup or restore of its own volume) gets 409; a wake that fails ends the lease.
+ * @param {Service} svc @param {http.ServerResponse} res @param {string} query
+ */
+function apiKeepAwake(svc, res, query) {
+  const seconds = leaseSeconds(res, query);
+  if (seconds === undefined) return;
+  if (svc.heldUntil > Date.now()) return replyJson(res, 409, { ...status(svc), error: `${svc.c.name} is held asleep (its volume is being backed up or restored) until ${new Date(svc.heldUntil).toISOString()}; it cannot be kept awake meanwhile` });
+  const until = Date.now() + seconds * 1000;
+  svc.awakeUntil = until;
+  log("keepawake", { service: svc.c.name, seconds });
+  apiWake(svc, res, () => {
+    if (svc.awakeUntil === until) svc.awakeUntil = 0;
+  });
+}
+
+/**
+ * 200 if awake, 202 once the wake has asked Swarm for the replicas, 503 if it cannot be woken
+ * (after `onFail`).
+ * @param {Service} svc @param {http.ServerResponse} res @param {() => void} [onFail]
+ */
+function apiWake(svc, res, onFail = noop) {
   svc.lastActivity = Date.now();
   if (svc.ready && !svc.stopping) return replyJson(res, 200, status(svc));
   wake(svc, Date.now());
   svc.scaled.then(
     () => replyJson(res, 202, status(svc)),
-    (err) => replyJson(res, 503, { ...status(svc), error: messageOf(err) }, { "retry-after": err instanceof WakeError ? err.retryAfter : 30 }),
+    (err) => {
+      onFail();
+      replyJson(res, 503, { ...status(svc), error: messageOf(err) }, { "retry-after": err instanceof WakeError ? err.retryAfter : 30 });
+    },
   );
 }
 
 /** @param {Service} svc @param {http.ServerResponse} res @param {boolean} force */
 function apiStop(svc, res, force) {
-  if (!force && (svc.open > 0 || svc.waking)) {
-    const why = svc.open > 0 ? `${svc.open} open connection(s)` : "a wake in progress";
+  if (!force && (svc.open > 0 || svc.waking || svc.leased())) {
+    const why = svc.open > 0 ? `${svc.open} open connection(s)` : svc.waking ? "a wake in progress" : `kept awake until ${new Date(svc.awakeUntil).toISOString()}`;
     return replyJson(res, 409, { ...status(svc), error: `${svc.c.name} is in use (${why}); add ?force=true to stop it anyway` });
   }
   const waking = svc.waking;

@@ -388,6 +388,75 @@ describe("API", () => {
     expect(served.status).toBe(200);
     expect(swarm.updates()).toEqual([{ name: VAULT, replicas: 1, at: expect.any(Number) }]);
   });
+
+  test("a keep-awake lease (the backup agent's, for its repository) wakes a sleeping service, keeps it past idleSeconds, and idleness counts from its release", async () => {
+    const jit = await start(await setup({ startDelayMs: 200, idleSeconds: 0.4 }));
+    for (const bad of ["", "?seconds=0", "?seconds=21601", "?seconds=x"]) expect((await jit.api("POST", `/api/keepawake/minio%2Fminio${bad}`)).status).toBe(400);
+    expect((await jit.api("GET", "/api/keepawake/minio%2Fminio?seconds=60")).status).toBe(405);
+    expect((await jit.api("POST", "/api/keepawake/nope%2Fnope?seconds=60")).status).toBe(404);
+    expect((await jit.api("POST", "/api/keepawake/minio%2Fminio?seconds=60", null)).status).toBe(401);
+    expect(swarm.updates()).toEqual([]);
+
+    // Asleep: woken as by /api/wake (202 once Swarm has the update), then awake.
+    const waking = await jit.api("POST", "/api/keepawake/minio%2Fminio?seconds=60");
+    expect(waking.status).toBe(202);
+    expect(Date.parse(JSON.parse(waking.body).awakeUntil) - Date.now()).toBeGreaterThan(55_000);
+    expect(swarm.updates()).toEqual([{ name: MINIO, replicas: 1, at: expect.any(Number) }]);
+    await until("awake", async () => (await stateOf(jit, "minio/minio")).state === "awake");
+    // Awake: 200 at once, the lease renewed.
+    const again = await jit.api("POST", "/api/keepawake/minio/minio?seconds=120");
+    expect(again.status).toBe(200);
+    expect(JSON.parse(again.body)).toMatchObject({ state: "awake" });
+    expect(Date.parse(JSON.parse(again.body).awakeUntil) - Date.now()).toBeGreaterThan(115_000);
+
+    // No request for more than idleSeconds: still awake; a plain stop is refused, a hold too.
+    await sleep(1000);
+    expect(swarm.updates(MINIO)).toHaveLength(1);
+    const stop = await jit.api("POST", "/api/stop/minio%2Fminio");
+    expect(stop.status).toBe(409);
+    expect(JSON.parse(stop.body).error).toMatch(/kept awake until/);
+    expect((await jit.api("POST", "/api/hold/minio%2Fminio?seconds=60")).status).toBe(409);
+
+    const released = Date.now();
+    expect((await jit.api("POST", "/api/release/minio%2Fminio")).status).toBe(200);
+    expect((await stateOf(jit, "minio/minio")).awakeUntil).toBeUndefined();
+    await until("idle stop", () => swarm.updates(MINIO).length === 2, 4000);
+    expect(swarm.updates(MINIO)[1]).toMatchObject({ replicas: 0 });
+    expect(swarm.updates(MINIO)[1].at - released).toBeGreaterThanOrEqual(400);
+    expect(sample(await jit.metrics(), 'jit_stops_total{service="minio/minio",reason="idle"}')).toBe(1);
+  });
+
+  test("a service kept awake is never evicted (a wake that needs its memory fails and ends its own lease), and one held asleep cannot be kept awake", async () => {
+    const jit = await start(await setup({ startDelayMs: 50, budgetBytes: 100 * MIB }));
+    expect((await jit.api("POST", "/api/keepawake/minio%2Fminio?seconds=60")).status).toBe(202);
+    await until("awake", async () => (await stateOf(jit, "minio/minio")).state === "awake");
+
+    // Idle, no connection: evictable but for the lease.
+    const refused = await jit.request("git.home.arpa", "/", { headers: JSON_ACCEPT });
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatch(/Not enough memory on swarm-manager-2 to start forgejo\/forgejo.*minio\/minio \(64 MiB, 0 open connection\(s\), kept awake until /);
+    const other = await jit.api("POST", "/api/keepawake/mealie%2Fmealie?seconds=60");
+    expect(other.status).toBe(503);
+    expect(JSON.parse(other.body).error).toMatch(/Not enough memory/);
+    expect((await stateOf(jit, "mealie/mealie")).awakeUntil).toBeUndefined();
+    expect(swarm.updates().map((u) => [u.name, u.replicas])).toEqual([[MINIO, 1]]);
+
+    // Released: the next wake may evict it.
+    expect((await jit.api("POST", "/api/release/minio%2Fminio")).status).toBe(200);
+    expect((await jit.request("git.home.arpa", "/", { headers: JSON_ACCEPT })).status).toBe(200);
+    expect(swarm.updates().map((u) => [u.name, u.replicas])).toEqual([
+      [MINIO, 1],
+      [MINIO, 0],
+      [FORGEJO, 1],
+    ]);
+
+    expect((await jit.api("POST", "/api/hold/vaultwarden%2Fvaultwarden?seconds=60")).status).toBe(200);
+    const held = await jit.api("POST", "/api/keepawake/vaultwarden%2Fvaultwarden?seconds=60");
+    expect(held.status).toBe(409);
+    expect(JSON.parse(held.body).error).toMatch(/held asleep/);
+    expect((await stateOf(jit, "vaultwarden/vaultwarden")).awakeUntil).toBeUndefined();
+    expect(swarm.updates(VAULT)).toEqual([]);
+  });
 });
 
 test("a restart of the helper rebuilds its state from the swarm and scales nothing", async () => {
