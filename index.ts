@@ -22,6 +22,7 @@ const homelab = new Homelab("homelab", {
   stacks,
   dashboardPassword: new pulumi.Config("homelab").getSecret("traefikDashboardPassword"),
   ntfyTopic: new pulumi.Config("homelab").getSecret("ntfyTopic"),
+  backupPassword: new pulumi.Config("homelab").getSecret("backupPassword"),
 });
 
 /** For the operator: what runs where, and how to get in. */
@@ -50,5 +51,10 @@ export const traefikDashboardPassword = homelab.platform.dashboardPassword;
 export const dnsAdminPassword = homelab.platform.dnsAdminPassword;
 /** Alertmanager posts to <platform.monitoring.ntfy.server>/<this topic>: subscribe to it in the ntfy app. */
 export const ntfyTopic = homelab.platform.ntfyTopic;
+/**
+ * The restic password of the backups (homelab:backupPassword, or generated). Keep a copy off the
+ * cluster, with the repository's address: without it no snapshot can be read.
+ */
+export const backupPassword = homelab.platform.backupPassword;
 /** Values Pulumi generated for the stacks' secrets, by `<stack>/<key>`: Grafana's admin password (monitoring/grafana_admin_password), the apps' admin tokens. */
 export const generatedSecrets = homelab.platform.generatedSecrets;

@@ -37,8 +37,8 @@ test("--stack homelab with a key file writes 4 .ign files that pass ignition-val
   expect(run).toMatchObject({ status: 0, stderr: "" });
   const names = ["swarm-manager-1", "swarm-manager-2", "swarm-manager-3", "swarm-worker-1"];
   expect(fs.readdirSync(path.join(out, "ignition")).sort()).toEqual(names.map((n) => `${n}.ign`));
-  // The default config deploys the platform's own stacks, monitoring, the seed's apps and the JIT helper for four of them.
-  expect(run.stdout.trim().split("\n")).toEqual([...names.map((n) => path.join(out, "ignition", `${n}.ign`)), ...["traefik", "dns", "monitoring", "vaultwarden", "forgejo", "mealie", "minio", "homeassistant", "jit"].map((s) => path.join(out, "stacks", `${s}.yml`))]);
+  // The default config deploys the platform's own stacks, monitoring, the seed's apps, the JIT helper for four of them and the backup agent.
+  expect(run.stdout.trim().split("\n")).toEqual([...names.map((n) => path.join(out, "ignition", `${n}.ign`)), ...["traefik", "dns", "monitoring", "vaultwarden", "forgejo", "mealie", "minio", "homeassistant", "jit", "backup"].map((s) => path.join(out, "stacks", `${s}.yml`))]);
   for (const name of names) {
     const json = fs.readFileSync(path.join(out, "ignition", `${name}.ign`), "utf8");
     expect(ignitionValidate(json)).toEqual({ status: 0, output: "" });

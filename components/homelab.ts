@@ -23,6 +23,8 @@ export interface HomelabArgs {
   readonly dashboardPassword?: pulumi.Output<string>;
   /** The owner's ntfy topic for alerts from the stack config, if set (else one is generated). */
   readonly ntfyTopic?: pulumi.Output<string>;
+  /** The owner's restic password (homelab:backupPassword); absent: generated. */
+  readonly backupPassword?: pulumi.Output<string>;
   /** A secret from the stack config, by key (checked to exist by config/stacks.ts). */
   readonly configSecret?: (key: string) => pulumi.Output<string>;
 }
@@ -79,6 +81,7 @@ export class Homelab extends pulumi.ComponentResource {
         routedHosts: routedHosts(args.config, args.stacks ?? []),
         dashboardPassword: args.dashboardPassword,
         ntfyTopic: args.ntfyTopic,
+        backupPassword: args.backupPassword,
         stackRetries: args.previous ? pulumi.output(args.previous).apply((p) => p.stackRetries ?? {}) : {},
         dns: { upstreams: args.config.platform.dns.upstreams, answers: args.config.nodes.filter((n) => n.role === "manager").map((n) => n.address) },
       },

@@ -6,6 +6,7 @@ import { DnsSettings, renderAdGuardConfig } from "../routing/dns";
 import { RoutedHost } from "../routing/hosts";
 import { htpasswdLine } from "../routing/htpasswd";
 import { renderAlertmanagerConfig } from "../monitoring/alertmanager";
+import { BACKUP_CONFIG_SECRETS, renderS3Credentials, repositoryKind } from "../compose/backupAgent";
 import { NodeConnection } from "./connection";
 import { SharedNetworks } from "./networks";
 import { Stack } from "./stack";
@@ -33,6 +34,8 @@ export interface PlatformArgs {
   readonly dashboardPassword?: pulumi.Output<string>;
   /** The owner's ntfy topic (`pulumi config set --secret homelab:ntfyTopic`); absent: generated. */
   readonly ntfyTopic?: pulumi.Output<string>;
+  /** The owner's restic password (`pulumi config set --secret homelab:backupPassword`); absent: generated. */
+  readonly backupPassword?: pulumi.Output<string>;
   /** Per stack, how often its deploy was refused in a row (the last run's `stackRetries` output). */
   readonly stackRetries?: pulumi.Input<Readonly<Record<string, number>>>;
 }
@@ -61,6 +64,11 @@ export class Platform extends pulumi.ComponentResource {
   public readonly dnsAdminPassword: pulumi.Output<string>;
   /** The ntfy topic alerts go to (a secret: whoever knows it reads them); empty when no stack sends alerts. */
   public readonly ntfyTopic: pulumi.Output<string>;
+  /**
+   * The restic password of the backups (a secret; empty when nothing is backed up). Keep a copy off
+   * the cluster: without it no snapshot can be read, and a rebuild from scratch restores nothing.
+   */
+  public readonly backupPassword: pulumi.Output<string>;
   /** `<stack>/<key>` → the value Pulumi generated for it (`x-homelab: { generate: … }`): admin passwords and the like (secrets). */
   public readonly generatedSecrets: Record<string, pulumi.Output<string>>;
 
@@ -92,30 +100,69 @@ export class Platform extends pulumi.ComponentResource {
     const alertmanagerConfig = pulumi.secret(
       this.ntfyTopic.apply((ntfyTopic) => renderAlertmanagerConfig({ ntfyServer: args.platform.monitoring.ntfyServer, ntfyTopic })),
     );
+    // Every generated value first: one stack's secret may be made from another's (the backup agent
+    // gets the JIT helper's token and MinIO's keys).
     const generated: Record<string, pulumi.Output<string>> = {};
+    for (const source of args.stacks) {
+      for (const s of source.secrets) {
+        if (s.source.kind !== "random") continue;
+        generated[`${source.name}/${s.key}`] = pulumi.secret(new random.RandomPassword(`${name}-${source.name}-${s.key}`, { length: s.source.length, special: false }, { parent: this }).result);
+      }
+    }
+    const usesPlatformSecret = (wanted: PlatformSecret) => args.stacks.some((s) => s.secrets.some((secret) => secret.source.kind === "platform" && secret.source.name === wanted));
+    this.backupPassword = pulumi.secret(
+      args.backupPassword ??
+        (usesPlatformSecret("backup-password") ? new random.RandomPassword(`${name}-backup-password`, { length: 40, special: false }, { parent: this }).result : pulumi.output("")),
+    );
+    const backup = args.platform.backup;
+    const generatedOf = (key: string) => {
+      const value = generated[key];
+      if (!value) throw new Error(`no generated secret ${key}: the stack that makes it is not deployed`);
+      return value;
+    };
+    // Only what some stack mounts is computed: a missing source is a bug, not a config error (config/stacks.ts checked the config).
+    const platformSecret = (wanted: PlatformSecret): pulumi.Output<string> => {
+      switch (wanted) {
+        case "tls-key":
+          return this.tls.privateKeyPem;
+        case "tls-certificate":
+          return this.tls.certificatePem;
+        case "ca-certificate":
+          return this.tls.caCertificatePem;
+        case "traefik-dashboard-users":
+          return dashboardUsers;
+        case "adguard-config":
+          return adguardConfig;
+        case "alertmanager-config":
+          return alertmanagerConfig;
+        case "backup-password":
+          return this.backupPassword;
+        case "backup-known-hosts":
+          return pulumi.output(backup === false ? "" : backup.knownHosts.map((line) => `${line}\n`).join(""));
+        case "jit-token":
+          return generatedOf("jit/jit_token");
+        case "backup-credentials": {
+          if (backup === false) throw new Error("backup credentials asked for with backups off");
+          const [id, key] =
+            repositoryKind(backup.repository) === "minio"
+              ? [generatedOf("minio/root_user"), generatedOf("minio/root_password")]
+              : [args.configSecret(BACKUP_CONFIG_SECRETS.s3AccessKeyId), args.configSecret(BACKUP_CONFIG_SECRETS.s3SecretAccessKey)];
+          return pulumi.secret(pulumi.all([id, key]).apply(([i, k]) => renderS3Credentials(i, k)));
+        }
+      }
+    };
     const retries: Record<string, pulumi.Output<number>> = {};
     this.stacks = Object.fromEntries(
       args.stacks.map((source) => {
-        const fromPlatform: Record<PlatformSecret, pulumi.Output<string>> = {
-          "tls-key": this.tls.privateKeyPem,
-          "tls-certificate": this.tls.certificatePem,
-          "ca-certificate": this.tls.caCertificatePem,
-          "traefik-dashboard-users": dashboardUsers,
-          "adguard-config": adguardConfig,
-          "alertmanager-config": alertmanagerConfig,
-        };
         const secretValues = Object.fromEntries(
           source.secrets.map((s) => {
             switch (s.source.kind) {
-              case "random": {
-                const value = pulumi.secret(new random.RandomPassword(`${name}-${source.name}-${s.key}`, { length: s.source.length, special: false }, { parent: this }).result);
-                generated[`${source.name}/${s.key}`] = value;
-                return [s.key, value];
-              }
+              case "random":
+                return [s.key, generatedOf(`${source.name}/${s.key}`)];
               case "config":
                 return [s.key, args.configSecret(s.source.key)];
               case "platform":
-                return [s.key, fromPlatform[s.source.name]];
+                return [s.key, platformSecret(s.source.name)];
             }
           }),
         );
@@ -140,6 +187,6 @@ export class Platform extends pulumi.ComponentResource {
     this.stackRetries = retries;
     this.generatedSecrets = generated;
     this.urls = Object.fromEntries(args.routedHosts.map((h) => [h.target, h.url]));
-    this.registerOutputs({ stacks: this.stacks, caCertificatePem: this.tls.caCertificatePem, urls: this.urls, dashboardPassword: this.dashboardPassword, dnsAdminPassword: this.dnsAdminPassword, ntfyTopic: this.ntfyTopic, generatedSecrets: this.generatedSecrets });
+    this.registerOutputs({ stacks: this.stacks, caCertificatePem: this.tls.caCertificatePem, urls: this.urls, dashboardPassword: this.dashboardPassword, dnsAdminPassword: this.dnsAdminPassword, ntfyTopic: this.ntfyTopic, backupPassword: this.backupPassword, generatedSecrets: this.generatedSecrets });
   }
 }

@@ -6,6 +6,7 @@
  * app keeps its route for DNS and the `urls` output but gets no Traefik labels, and the helper's
  * service gets a router per JIT host instead. Pure: the components only wire what this returns.
  */
+import { DOCKER_PATH, renderSocketFilter } from "./socketFilter";
 import { BudgetNode, RESERVABLE_SHARE, constraintAllows, reservationsByNode } from "./budget";
 import { routeHost } from "./routes";
 import { ServiceRoute, StackSource } from "./types";
@@ -141,39 +142,18 @@ export function renderJitConfig(targets: readonly JitTarget[], budgets: readonly
  */
 export function renderJitSocketFilter(swarmServices: readonly string[]): string {
   const names = swarmServices.length > 0 ? swarmServices.map((s) => s.replace(/[^A-Za-z0-9_-]/g, "")).join("|") : "homelab-no-jit-service";
-  return [
-    "# Rendered by the platform (compose/jit.ts): the Docker API as the JIT helper may use it.",
-    "global",
-    "    log stdout format raw local0 info",
-    "    maxconn 32",
-    "",
-    "defaults",
-    "    mode http",
-    "    log global",
-    "    option httplog",
-    "    timeout connect 5s",
-    "    timeout client 30s",
-    "    timeout server 30s",
-    "",
-    "frontend docker-api",
-    "    bind :2375",
-    "    acl read method GET HEAD",
-    "    acl update method POST",
-    "    acl negotiation path_reg ^(/v[0-9]+\\.[0-9]+)?/(_ping|version)$",
-    `    acl jit_service path_reg ^(/v[0-9]+\\.[0-9]+)?/services/(${names})$`,
-    `    acl jit_update path_reg ^(/v[0-9]+\\.[0-9]+)?/services/(${names})/update$`,
-    "    acl task_list path_reg ^(/v[0-9]+\\.[0-9]+)?/tasks$",
-    "    http-request allow if read negotiation",
-    "    http-request allow if read jit_service",
-    "    http-request allow if read task_list",
-    "    http-request allow if update jit_update",
-    "    http-request deny deny_status 403",
-    "    default_backend dockerd",
-    "",
-    "backend dockerd",
-    "    server dockerd /var/run/docker.sock",
-    "",
-  ].join("\n");
+  return renderSocketFilter({
+    header: "Rendered by the platform (compose/jit.ts): the Docker API as the JIT helper may use it.",
+    timeoutSeconds: 30,
+    acls: [
+      "read method GET HEAD",
+      "update method POST",
+      `jit_service path_reg ${DOCKER_PATH}/services/(${names})$`,
+      `jit_update path_reg ${DOCKER_PATH}/services/(${names})/update$`,
+      `task_list path_reg ${DOCKER_PATH}/tasks$`,
+    ],
+    allow: ["read negotiation", "read jit_service", "read task_list", "update jit_update"],
+  });
 }
 
 /** The helper's routers: each JIT host, to the helper's port, on the lanes (and with the login) the app's route asked for. */

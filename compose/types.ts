@@ -21,10 +21,23 @@ export type SecretSource =
 /**
  * What the platform makes that a stack may mount as a secret: the wildcard certificate's key and
  * certificate, the homelab CA's certificate (components/tls.ts), the Traefik dashboard's htpasswd
- * line, AdGuard Home's configuration (routing/dns.ts: it holds the admin's bcrypt hash) and
- * Alertmanager's (monitoring/alertmanager.ts: it holds the ntfy topic).
+ * line, AdGuard Home's configuration (routing/dns.ts: it holds the admin's bcrypt hash),
+ * Alertmanager's (monitoring/alertmanager.ts: it holds the ntfy topic), and for the backup agent
+ * (compose/backup.ts): the restic password, the repository's credentials file, its SSH server's
+ * known hosts, and the JIT helper's token (the same value as stacks/jit's jit_token).
  */
-export const PLATFORM_SECRETS = ["tls-key", "tls-certificate", "ca-certificate", "traefik-dashboard-users", "adguard-config", "alertmanager-config"] as const;
+export const PLATFORM_SECRETS = [
+  "tls-key",
+  "tls-certificate",
+  "ca-certificate",
+  "traefik-dashboard-users",
+  "adguard-config",
+  "alertmanager-config",
+  "backup-password",
+  "backup-credentials",
+  "backup-known-hosts",
+  "jit-token",
+] as const;
 export type PlatformSecret = (typeof PLATFORM_SECRETS)[number];
 
 /**
@@ -32,7 +45,7 @@ export type PlatformSecret = (typeof PLATFORM_SECRETS)[number];
  * under a top-level config): what only the config knows (the domain, the LAN's ranges, every
  * routed host) stays out of the compose file, which keeps it a plain file.
  */
-export const PLATFORM_CONFIGS = ["traefik-static", "traefik-dynamic", "jit-config", "jit-program", "jit-socket-filter"] as const;
+export const PLATFORM_CONFIGS = ["traefik-static", "traefik-dynamic", "jit-config", "jit-program", "jit-socket-filter", "backup-config", "backup-program", "backup-socket-filter"] as const;
 export type PlatformConfigFile = (typeof PLATFORM_CONFIGS)[number];
 
 /**

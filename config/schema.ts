@@ -170,9 +170,11 @@ export interface BackupRetention {
 }
 
 /**
- * Backups of the stacks' named volumes (compose/backup.ts plans them). Groundwork: nothing acts on
- * it yet; the backup agent (services/backup, one task on a manager) will run a restic job per volume
- * on that volume's node by this plan (docs/backups.md).
+ * Backups of the stacks' named volumes (compose/backup.ts plans them): the backup agent
+ * (services/backup, one task on a manager) runs a restic job per volume on that volume's node
+ * (docs/backups.md). Credentials are secrets of the stack config, never here:
+ * homelab:backupSshKey (sftp:), homelab:backupS3AccessKeyId and homelab:backupS3SecretAccessKey
+ * (s3:, other than the default), homelab:backupPassword (optional: else generated).
  */
 export interface BackupConfig {
   /**
@@ -185,6 +187,8 @@ export interface BackupConfig {
   readonly retention: BackupRetention;
   /** Volumes left out, by their Swarm names `<stack>_<volume>` (e.g. `mealie_data`). */
   readonly exclude: readonly string[];
+  /** For an sftp: repository: the server's known_hosts lines (public keys; the jobs accept no other). */
+  readonly knownHosts: readonly string[];
 }
 
 export interface PlatformConfig {
@@ -200,7 +204,7 @@ export interface PlatformConfig {
    * they reserve is checked when they wake); an entry whose stack is not deployed is ignored.
    */
   readonly jit: readonly JitServiceConfig[];
-  /** Backups of the stateful services' volumes, or false for none. Not acted upon yet (issue 11). */
+  /** Backups of the stateful services' volumes, or false for none. */
   readonly backup: BackupConfig | false;
 }
 
@@ -258,7 +262,7 @@ export const DEFAULT_JIT: readonly JitServiceConfig[] = [
  */
 export const DEFAULT_BACKUP_REPOSITORY = "homelab-minio";
 export const DEFAULT_BACKUP_RETENTION: BackupRetention = { daily: 7, weekly: 4, monthly: 6 };
-export const DEFAULT_BACKUP: BackupConfig = { schedule: "03:00", repository: DEFAULT_BACKUP_REPOSITORY, retention: DEFAULT_BACKUP_RETENTION, exclude: [] };
+export const DEFAULT_BACKUP: BackupConfig = { schedule: "03:00", repository: DEFAULT_BACKUP_REPOSITORY, retention: DEFAULT_BACKUP_RETENTION, exclude: [], knownHosts: [] };
 
 /** Quad9 (filtering, no logging of addresses): AdGuard Home's upstreams when the config names none. */
 export const DEFAULT_DNS_UPSTREAMS: readonly string[] = ["9.9.9.9", "149.112.112.112"];

@@ -3,6 +3,8 @@ import * as path from "path";
 import { overcommitted, reservationsByNode } from "../compose/budget";
 import { loadStack } from "../compose/load";
 import { placementProblems } from "../compose/placement";
+import { backupPlan } from "../compose/backup";
+import { BACKUP_CONFIG_SECRETS, BACKUP_STACK, renderBackupConfig, renderBackupSocketFilter, repositoryKind, requiredConfigSecrets, withBackupSecrets } from "../compose/backupAgent";
 import { JIT_STACK, jitBudgets, jitTargets, proxiedRoutes, renderJitConfig, renderJitSocketFilter } from "../compose/jit";
 import { parseDurationSeconds } from "./duration";
 import { MONITORING_STACK, retentionProblems, withRetention } from "../monitoring/prometheus";
@@ -20,9 +22,21 @@ const SETTINGS = ["domain", "arch", "network", "ssh", "updates", "snippets", "no
 export type StacksConfig = RoutingConfig & { readonly nodes: readonly NodeConfig[] };
 
 /** The files the platform renders for stacks (`x-homelab: { platform: … }` configs), from the config. */
-function platformFiles(config: StacksConfig, jit: Pick<Record<PlatformConfigFile, string>, "jit-config" | "jit-program" | "jit-socket-filter">): Record<PlatformConfigFile, string> {
+type RenderedElsewhere = Exclude<PlatformConfigFile, "traefik-static" | "traefik-dynamic">;
+function platformFiles(config: StacksConfig, rendered: Record<RenderedElsewhere, string>): Record<PlatformConfigFile, string> {
   const settings = traefikSettings(config);
-  return { "traefik-static": renderTraefikStatic(settings), "traefik-dynamic": renderTraefikDynamic(settings), ...jit };
+  return { "traefik-static": renderTraefikStatic(settings), "traefik-dynamic": renderTraefikDynamic(settings), ...rendered };
+}
+
+/** Loads a stack's folder, turning its problems into config issues; undefined when it cannot be read. */
+function loadChecked(stacksDir: string, name: string, issues: ConfigIssue[]): StackSource | undefined {
+  try {
+    return loadStack(path.join(stacksDir, name));
+  } catch (err) {
+    if (!(err instanceof StackError)) throw err;
+    for (const issue of err.issues) issues.push({ key: [path.relative(path.dirname(stacksDir), err.file), issue.key].filter((k) => k !== "").join(": "), message: issue.message });
+    return undefined;
+  }
 }
 
 /** The stacks to load: those listed, and the JIT helper's when a listed stack has a just-in-time service. */
@@ -51,14 +65,28 @@ export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSec
       issues.push({ key: `homelab:platform.stacks[${i}]`, message: `there is no folder stacks/${name}. Fix: use one of ${known.join(", ") || "(none yet)"}, or add the folder.` });
       return [];
     }
-    try {
-      return [loadStack(dir)];
-    } catch (err) {
-      if (!(err instanceof StackError)) throw err;
-      for (const issue of err.issues) issues.push({ key: [path.relative(path.dirname(stacksDir), err.file), issue.key].filter((k) => k !== "").join(": "), message: issue.message });
-      return [];
-    }
+    const stack = loadChecked(stacksDir, name, issues);
+    return stack ? [stack] : [];
   });
+  // Backups: the plan comes from the stacks as loaded; the agent's stack joins them when there is a
+  // volume to back up, before the checks (its memory counts on the managers).
+  const backup = platform.backup;
+  const planned = backup === false ? undefined : backupPlan(stacks, nodes, platform);
+  // MinIO is not backed up into itself: stopping it would stop the repository.
+  const plan = planned && backup !== false && repositoryKind(backup.repository) === "minio" ? { ...planned, volumes: planned.volumes.filter((v) => v.stack !== "minio") } : planned;
+  if (backup !== false && plan && (plan.volumes.length > 0 || platform.stacks.includes(BACKUP_STACK))) {
+    if (repositoryKind(backup.repository) === "minio" && !platform.stacks.includes("minio")) {
+      issues.push({ key: "homelab:platform.backup.repository", message: `is the cluster's MinIO (the default), but stacks/minio is not deployed. Fix: add minio to homelab:platform.stacks, or set homelab:platform.backup.repository to a restic repository (s3:, sftp: or rest:), or set homelab:platform.backup to false.` });
+    }
+    for (const key of requiredConfigSecrets(backup.repository).filter((k) => !hasConfigSecret(k))) {
+      const how = key === BACKUP_CONFIG_SECRETS.sshKey ? `pulumi config set --secret homelab:${key} < path/to/private_key (a key the SFTP server accepts for the repository's user)` : `pulumi config set --secret homelab:${key} <value>`;
+      issues.push({ key: "homelab:platform.backup.repository", message: `${backup.repository} needs homelab:${key}, which is not set. Fix: ${how}.` });
+    }
+    if (!platform.stacks.includes(BACKUP_STACK)) {
+      const agent = loadChecked(stacksDir, BACKUP_STACK, issues);
+      if (agent) stacks.push(agent);
+    }
+  }
   for (const [env, key] of Object.entries(platform.traefik.acme?.credentials ?? {})) {
     if (!hasConfigSecret(key)) {
       issues.push({ key: `homelab:platform.traefik.acme.credentials.${env}`, message: `needs homelab:${key}, which is not set. Fix: pulumi config set --secret homelab:${key} <value> (Traefik reads it as ${env}_FILE from the Swarm secret ${acmeSecretKey(env)})` });
@@ -108,11 +136,21 @@ export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSec
   }
   const program = path.join(stacksDir, "..", "services", "jit", "jit.js");
   if (jit.targets.length > 0 && !fs.existsSync(program)) issues.push({ key: `homelab:platform.jit`, message: `the JIT helper's program ${path.relative(path.dirname(stacksDir), program)} is missing. Fix: restore it from the repository.` });
+  const withAgent = stacks.some((s) => s.name === BACKUP_STACK);
+  const agentProgram = path.join(stacksDir, "..", "services", "backup", "agent.js");
+  if (withAgent && !fs.existsSync(agentProgram)) issues.push({ key: `homelab:platform.backup`, message: `the backup agent's program ${path.relative(path.dirname(stacksDir), agentProgram)} is missing. Fix: restore it from the repository.` });
+  // The plan's own findings (volumes split across nodes, excludes naming nothing); an unpinned service is already reported above.
+  const reported = new Set(issues.map((i) => i.key));
+  for (const problem of plan?.problems ?? []) if (!reported.has(problem.key)) issues.push(problem);
   if (issues.length > 0) throw new ConfigError(issues);
+  const agentSettings = backup === false ? undefined : { backup, domain: config.domain, jitServices: jit.targets.map((t) => t.name) };
   const files = platformFiles(config, {
     "jit-config": renderJitConfig(jit.targets, jitBudgets(nodes, stacks, asleep), config.domain),
     "jit-program": jit.targets.length > 0 ? fs.readFileSync(program, "utf8") : "",
     "jit-socket-filter": renderJitSocketFilter(jit.targets.map((t) => t.swarmService)),
+    "backup-config": withAgent && plan && agentSettings ? renderBackupConfig(plan, agentSettings) : "",
+    "backup-program": withAgent ? fs.readFileSync(agentProgram, "utf8") : "",
+    "backup-socket-filter": withAgent && plan ? renderBackupSocketFilter(plan) : "",
   });
   const jitByStack = new Map<string, string[]>();
   for (const t of jit.targets) {
@@ -129,6 +167,7 @@ export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSec
       ...(stack.name === JIT_STACK ? { proxiedRoutes: helperRoutes } : {}),
     };
     if (stack.name === "traefik" && acme) return withAcme(filled, acme);
+    if (stack.name === BACKUP_STACK && plan && agentSettings) return withBackupSecrets(filled, plan, agentSettings);
     if (stack.name === MONITORING_STACK) return withRetention(filled, platform.monitoring.retention);
     return filled;
   });

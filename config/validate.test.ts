@@ -234,11 +234,17 @@ const cases: BadCase[] = [
   { what: "backup schedule as a number", edit: (c) => void ((c as any).platform = { backup: { schedule: 3 } }), key: "homelab:platform.backup.schedule", words: ["expected a non-empty string", "6h"] },
   { what: "backup every 5 minutes", edit: (c) => void ((c as any).platform = { backup: { schedule: "5m" } }), key: "homelab:platform.backup.schedule", words: ["every 5m is too often", "15m to 168h"] },
   { what: "backup every 200 hours", edit: (c) => void ((c as any).platform = { backup: { schedule: "200h" } }), key: "homelab:platform.backup.schedule", words: ["every 200h is too rare"] },
-  { what: "backup repository not restic's", edit: (c) => void ((c as any).platform = { backup: { repository: "minio.home.arpa/backups" } }), key: "homelab:platform.backup.repository", words: ['"minio.home.arpa/backups" is not a restic repository', "s3:https://", "leave it out for the cluster's MinIO"] },
+  { what: "backup repository not restic's", edit: (c) => void ((c as any).platform = { backup: { repository: "minio.home.arpa/backups" } }), key: "homelab:platform.backup.repository", words: ['"minio.home.arpa/backups" is not a restic repository the backups support', "s3:https://", "leave it out for the cluster's MinIO"] },
   { what: "backup retention negative", edit: (c) => void ((c as any).platform = { backup: { retention: { daily: -1 } } }), key: "homelab:platform.backup.retention.daily", words: ["number -1 is not valid", "whole number of daily snapshots"] },
   { what: "backup retention fractional", edit: (c) => void ((c as any).platform = { backup: { retention: { monthly: 1.5 } } }), key: "homelab:platform.backup.retention.monthly", words: ["1.5 is not valid", "e.g. 6"] },
   { what: "backup retention all zero", edit: (c) => void ((c as any).platform = { backup: { retention: { daily: 0, weekly: 0, monthly: 0 } } }), key: "homelab:platform.backup.retention", words: ["keeps no snapshot", "daily: 7", "homelab:platform.backup to false"] },
   { what: "backup retention unknown kind", edit: (c) => void ((c as any).platform = { backup: { retention: { yearly: 2 } } }), key: "homelab:platform.backup.retention.yearly", words: ["unknown setting"] },
+  { what: "backup repository a local path", edit: (c) => void ((c as any).platform = { backup: { repository: "/srv/restic" } }), key: "homelab:platform.backup.repository", words: ["is a local path", "a different repository on every node", "sftp:backup@nas.home.arpa:/srv/restic"] },
+  { what: "backup repository of a backend without credentials support", edit: (c) => void ((c as any).platform = { backup: { repository: "b2:bucket:path" } }), key: "homelab:platform.backup.repository", words: ["(s3:, sftp: or rest:)"] },
+  { what: "backup REST URL with a password", edit: (c) => void ((c as any).platform = { backup: { repository: "rest:https://u:hunter2@nas:8000/" } }), key: "homelab:platform.backup.repository", words: ["password in the URL", "plain config"] },
+  { what: "backup sftp without known hosts", edit: (c) => void ((c as any).platform = { backup: { repository: "sftp:b@nas:/r" } }), key: "homelab:platform.backup.knownHosts", words: ["is needed for an sftp: repository", "ssh-keyscan -t ed25519"] },
+  { what: "backup known hosts not a key line", edit: (c) => void ((c as any).platform = { backup: { repository: "sftp:b@nas:/r", knownHosts: ["nas"] } }), key: "homelab:platform.backup.knownHosts[0]", words: ["is not a known_hosts line", "ssh-keyscan"] },
+  { what: "backup known hosts without sftp", edit: (c) => void ((c as any).platform = { backup: { knownHosts: ["nas ssh-ed25519 AAAA"] } }), key: "homelab:platform.backup.knownHosts", words: ["only for an sftp: repository"] },
   { what: "backup exclude without its stack", edit: (c) => void ((c as any).platform = { backup: { exclude: ["data"] } }), key: "homelab:platform.backup.exclude[0]", words: ['"data" is not a volume as Swarm names it', "<stack>_<volume>", "mealie_data"] },
   { what: "backup exclude listed twice", edit: (c) => void ((c as any).platform = { backup: { exclude: ["mealie_data", "mealie_data"] } }), key: "homelab:platform.backup.exclude[1]", words: ['"mealie_data" is listed twice'] },
   { what: "backup exclude not a list", edit: (c) => void ((c as any).platform = { backup: { exclude: "mealie_data" } }), key: "homelab:platform.backup.exclude", words: ["expected a list", "[mealie_data]"] },
@@ -364,7 +370,7 @@ describe("validateConfig", () => {
           { service: "mealie/mealie", idle: "60m" },
           { service: "minio/minio", idle: "30m" },
         ],
-        backup: { schedule: "03:00", repository: DEFAULT_BACKUP_REPOSITORY, retention: { daily: 7, weekly: 4, monthly: 6 }, exclude: [] },
+        backup: { schedule: "03:00", repository: DEFAULT_BACKUP_REPOSITORY, retention: { daily: 7, weekly: 4, monthly: 6 }, exclude: [], knownHosts: [] },
       },
     });
     // The defaults themselves are what the docs promise.
@@ -397,14 +403,15 @@ describe("validateConfig", () => {
   test("backup: false switches backups off, true takes the defaults, a partial map fills in the rest", () => {
     const backup = (value: unknown) => validateConfig(edited((c) => void ((c as any).platform = { backup: value }))).config.platform.backup;
     expect(backup(false)).toBe(false);
-    expect(backup(true)).toEqual({ schedule: "03:00", repository: DEFAULT_BACKUP_REPOSITORY, retention: { daily: 7, weekly: 4, monthly: 6 }, exclude: [] });
+    expect(backup(true)).toEqual({ schedule: "03:00", repository: DEFAULT_BACKUP_REPOSITORY, retention: { daily: 7, weekly: 4, monthly: 6 }, exclude: [], knownHosts: [] });
     expect(backup({ schedule: "6h", repository: "s3:https://s3.example.org/homelab", retention: { daily: 0, monthly: 12 }, exclude: ["mealie_data", "monitoring_prometheus-data"] })).toEqual({
       schedule: "6h",
       repository: "s3:https://s3.example.org/homelab",
       retention: { daily: 0, weekly: 4, monthly: 12 },
       exclude: ["mealie_data", "monitoring_prometheus-data"],
+      knownHosts: [],
     });
-    expect(backup({ repository: "sftp:backup@nas:/srv/restic" })).toMatchObject({ schedule: "03:00", repository: "sftp:backup@nas:/srv/restic" });
+    expect(backup({ repository: "sftp:backup@nas:/srv/restic", knownHosts: ["nas ssh-ed25519 AAAAC3Nza "] })).toMatchObject({ schedule: "03:00", repository: "sftp:backup@nas:/srv/restic", knownHosts: ["nas ssh-ed25519 AAAAC3Nza"] });
   });
 
   test("a backup schedule is a daily time or an interval", () => {

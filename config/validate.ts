@@ -291,8 +291,16 @@ function readJit(issues: IssueList, r: MapReader): JitServiceConfig[] {
 /** Backups every 15 minutes at most (a run must end before the next) and once a week at least. */
 const BACKUP_EVERY_MIN_SECONDS = 15 * 60;
 const BACKUP_EVERY_MAX_SECONDS = 7 * 86400;
-/** restic's repository forms (a local path, or a backend prefix); https://restic.readthedocs.io/en/stable/030_preparing_a_new_repo.html */
-const RESTIC_REPOSITORY = /^(?:\/\S*|(?:sftp|rest|s3|b2|azure|gs|swift|rclone):\S+)$/;
+/**
+ * The restic repository forms the agent gives credentials to (services/backup: S3 keys as a shared
+ * credentials file, an SSH key for SFTP; a REST server without a password). Others are refused
+ * with the reason (https://restic.readthedocs.io/en/stable/030_preparing_a_new_repo.html).
+ */
+const RESTIC_REPOSITORY = /^(?:sftp|rest|s3):\S+$/;
+/** A REST server URL with a password in it: restic 0.14 takes it only there, which would put it in the plain config. */
+const REST_WITH_PASSWORD = /^rest:[a-z]+:\/\/[^/@]*:[^/@]*@/;
+/** One OpenSSH known_hosts line: host pattern(s), key type, base64 key. */
+const KNOWN_HOSTS_LINE = /^\S+ (?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+=*$/;
 /** A volume as Swarm names it: `<stack>_<volume key>` (compose/names.ts: a stack name has no "_"). */
 const SWARM_VOLUME = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?_[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -314,8 +322,21 @@ function readBackup(issues: IssueList, r: MapReader): BackupConfig | false {
     issues.error(b.child("schedule"), `every ${schedule} is ${parsed.seconds < BACKUP_EVERY_MIN_SECONDS ? "too often (a run must end before the next)" : "too rare"}. Fix: a duration from 15m to 168h, e.g. 6h, or a daily time such as "03:00".`);
   }
   const repository = b.string("repository", DEFAULT_BACKUP.repository, "a restic repository, e.g. s3:https://s3.example.org/homelab");
-  if (repository !== DEFAULT_BACKUP_REPOSITORY && !RESTIC_REPOSITORY.test(repository)) {
-    issues.error(b.child("repository"), `${JSON.stringify(repository)} is not a restic repository. Fix: e.g. s3:https://s3.example.org/homelab, sftp:user@host:/srv/restic or rest:https://host:8000/; leave it out for the cluster's MinIO.`);
+  if (repository !== DEFAULT_BACKUP_REPOSITORY && repository.startsWith("/")) {
+    issues.error(b.child("repository"), `${JSON.stringify(repository)} is a local path: each volume is backed up on its own node, so that would be a different repository on every node, lost with its disk. Fix: an S3, SFTP or REST repository off the node, e.g. sftp:backup@nas.home.arpa:/srv/restic; leave it out for the cluster's MinIO.`);
+  } else if (repository !== DEFAULT_BACKUP_REPOSITORY && !RESTIC_REPOSITORY.test(repository)) {
+    issues.error(b.child("repository"), `${JSON.stringify(repository)} is not a restic repository the backups support (s3:, sftp: or rest:). Fix: e.g. s3:https://s3.example.org/homelab, sftp:user@host:/srv/restic or rest:https://host:8000/; leave it out for the cluster's MinIO.`);
+  } else if (REST_WITH_PASSWORD.test(repository)) {
+    issues.error(b.child("repository"), `holds a password in the URL, and homelab:platform is plain config (secrets never go there). Fix: a REST server that needs no password on the LAN, or an SFTP or S3 repository, whose keys are secrets (README: Backups).`);
+  }
+  const knownHosts = b.stringList("knownHosts", "list OpenSSH known_hosts lines of the SFTP server, e.g. [\"nas.home.arpa ssh-ed25519 AAAA…\"]").map((item) => {
+    if (!KNOWN_HOSTS_LINE.test(item.value.trim())) issues.error(item.key, `is not a known_hosts line. Fix: the output of ssh-keyscan -t ed25519 <host> on the LAN, e.g. "nas.home.arpa ssh-ed25519 AAAA…", checked against the server's own key.`);
+    return item.value.trim();
+  });
+  if (repository.startsWith("sftp:") && knownHosts.length === 0) {
+    issues.error(b.child("knownHosts"), `is needed for an sftp: repository: the jobs must know the server's key (they never accept an unknown one). Fix: pulumi config set --path 'homelab:platform.backup.knownHosts[0]' "$(ssh-keyscan -t ed25519 <host>)", after checking the key on the server.`);
+  } else if (!repository.startsWith("sftp:") && knownHosts.length > 0) {
+    issues.error(b.child("knownHosts"), `is only for an sftp: repository. Fix: remove it, or use an sftp: repository.`);
   }
   const kept = b.map("retention");
   const count = (name: keyof BackupConfig["retention"]) =>
@@ -331,7 +352,7 @@ function readBackup(issues: IssueList, r: MapReader): BackupConfig | false {
     return item.value;
   });
   b.rejectUnknownKeys();
-  return { schedule, repository, retention, exclude };
+  return { schedule, repository, retention, exclude, knownHosts };
 }
 
 /** An upstream as AdGuard Home takes it: an address (with a port), or a DoT/DoH/DoQ URL. */
