@@ -155,6 +155,23 @@ describe("dashboards", () => {
     expect((rest[0].panel.options as Json).content).toContain(`](/d/${jitUid})`);
   });
 
+  it("cluster.json's Backups row groups and names every per-volume series by volume alone", () => {
+    const perVolume = ["backup_last_success_timestamp_seconds", "backup_runs_total", "backup_duration_seconds", "backup_bytes_added"];
+    const backups = dashboardPanels(dashboards.find((d) => d.file === "cluster.json")?.json).filter((p) => p.path.startsWith("Backups / "));
+    expect(backups.length).toBeGreaterThan(0);
+    for (const { path: where, panel } of backups) {
+      for (const t of (panel.targets ?? []) as Json[]) {
+        const expr = t.expr as string;
+        if (!metricNames(expandGrafanaVariables(expr)).some((n) => perVolume.includes(n))) continue;
+        // by volume, not by instance or node: an agent rescheduled to another manager continues the same line
+        const groupings = [...expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].map((m) => m[1].split(",").map((l) => l.trim()));
+        expect({ where, expr, groupings }).toEqual({ where, expr, groupings: [expect.arrayContaining(["volume"])] });
+        expect({ where, expr, labels: groupings[0] }).toEqual({ where, expr, labels: expect.not.arrayContaining(["instance", "node", "exported_node"]) });
+        expect({ where, legend: t.legendFormat }).toEqual({ where, legend: expect.stringContaining("{{volume}}") });
+      }
+    }
+  });
+
   it("cluster.json's queries", () => {
     expect(dashboardExpressions(dashboards.find((d) => d.file === "cluster.json")?.json)).toEqual([
       { panel: "Nodes / Nodes up [A]", expr: 'sum(up{job="docker-engine"})' },
@@ -176,6 +193,14 @@ describe("dashboards", () => {
         panel: "Services / Memory per service [A]",
         expr: 'sum by (container_label_com_docker_swarm_service_name) (container_memory_working_set_bytes{container_label_com_docker_swarm_service_name!=""})',
       },
+      // the backup agent's series, per volume (the scrape's node is the agent's, exported_node the volume's)
+      { panel: "Backups / Age of the last good snapshot per volume [A]", expr: "time() - max by (volume) (backup_last_success_timestamp_seconds > 0)" },
+      { panel: "Backups / Age of the last good snapshot per volume [B]", expr: "max(backup_max_age_seconds)" },
+      { panel: "Backups / Volumes without a good snapshot [A]", expr: "max by (volume) (backup_last_success_timestamp_seconds) == 0" },
+      { panel: "Backups / Backup running [A]", expr: "max(backup_running)" },
+      { panel: "Backups / Runs per volume, by result [A]", expr: "sum by (volume, result) (increase(backup_runs_total[$__range]))" },
+      { panel: "Backups / Last backup's duration per volume [A]", expr: "max by (volume) (backup_duration_seconds)" },
+      { panel: "Backups / Data added by the last good backup per volume [A]", expr: "max by (volume) (backup_bytes_added)" },
     ]);
   });
 });
@@ -246,6 +271,12 @@ describe("jit.json", () => {
 describe("dashboardMetricNames", () => {
   it("parses every query and lists the metrics the dashboards need from the exporters", () => {
     expect(dashboardMetricNames()).toEqual([
+      "backup_bytes_added",
+      "backup_duration_seconds",
+      "backup_last_success_timestamp_seconds",
+      "backup_max_age_seconds",
+      "backup_running",
+      "backup_runs_total",
       "container_memory_working_set_bytes",
       "jit_cold_start_seconds_bucket",
       "jit_evictions_total",
