@@ -71,3 +71,22 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Polls `probe` until it gives a value (anything but undefined), every `everyMs`; after `seconds`
+ * an error naming `what` and the probe's last error.
+ */
+export async function until<T>(what: string, seconds: number, probe: () => T | undefined | Promise<T | undefined>, everyMs = 3000): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${seconds} s${last ? ` (last error: ${last instanceof Error ? last.message : String(last)})` : ""}`);
+    await sleep(everyMs);
+  }
+}

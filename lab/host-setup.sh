@@ -14,10 +14,11 @@ set -euo pipefail
 # chromium-headless-shell: the real browser the JIT splash-page test drives (puppeteer-core).
 # wrk: the load generator of `npm run bench:jit`.
 # restic: lab/images/restic makes the lab's restic/restic:0.14.0 image (the backup feature's) from
-# this package's binary, as for haproxy; the host takes no backups with it.
+# this package's binary, as for haproxy; the backup tests also read the lab's repository with it.
+# sqlite3: lab/images/sqlite-writer (the backup drill's test fixture) is made from its binary.
 PACKAGES=(docker.io containerd runc debootstrap ignition openssh-client iproute2 iptables
   ca-certificates shellcheck util-linux procps haproxy busybox-static dnsutils curl
-  prometheus prometheus-alertmanager prometheus-node-exporter chromium-headless-shell wrk restic)
+  prometheus prometheus-alertmanager prometheus-node-exporter chromium-headless-shell wrk restic sqlite3)
 # Debian's packages start their daemons when installed (haproxy; prometheus on :9090, alertmanager
 # on :9093/:9094, node-exporter on :9100). The lab wants only their files, so while this script
 # installs, a policy-rc.d denies every service start, unless the host has one already (a

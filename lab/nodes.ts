@@ -99,9 +99,10 @@ export async function ensureNode(node: LabNodeSpec, image: string): Promise<"kep
   return "created";
 }
 
+/** The nodes and the backup target (lab/backup-target.ts; its repository folder stays). */
 export async function removeContainers(): Promise<void> {
-  const ids = await docker(["ps", "-aq", "--filter", `label=${LAB.label}=node`]);
-  const list = ids.stdout.split("\n").filter(Boolean);
+  const ids = [await docker(["ps", "-aq", "--filter", `label=${LAB.label}=node`]), await docker(["ps", "-aq", "--filter", `label=${LAB.label}=backup-target`])];
+  const list = ids.flatMap((r) => r.stdout.split("\n")).filter(Boolean);
   if (list.length) await docker(["rm", "-f", "-v", ...list]);
 }
 

@@ -122,7 +122,7 @@ export function pulumiEnv(bin: string, pluginsInstalled: boolean): NodeJS.Proces
 }
 
 export interface Pulumi {
-  (args: string[], opts?: { allowFail?: boolean; stream?: boolean; inherit?: boolean }): Promise<RunResult>;
+  (args: string[], opts?: { allowFail?: boolean; stream?: boolean; inherit?: boolean; input?: string }): Promise<RunResult>;
 }
 
 /** A pulumi runner for the lab stack; creates the stack on first use. */
@@ -136,6 +136,8 @@ export async function labPulumi(log: Log): Promise<Pulumi> {
       cwd: p.project,
       env,
       allowFail: opts.allowFail,
+      // A secret's value goes on stdin (`pulumi config set --secret KEY` reads it there), never in args.
+      input: opts.input,
       inheritStderr: opts.stream || opts.inherit,
       inheritStdout: opts.inherit,
       teeStdout: opts.stream,

@@ -4,7 +4,8 @@
  * dockerd and saves it to a tarball in the cache, for the nodes' dockerds to load. Traefik is built
  * from source, whoami and adguardhome are STAND-INs written here (not the real software), haproxy
  * and the monitoring stack's prometheus, alertmanager and node-exporter are Debian's packages, as is
- * restic (the backup feature's).
+ * restic (the backup feature's). sqlite-writer is a TEST FIXTURE under a lab-only name: the
+ * backup drill's SQLite writer.
  * standin is one more STAND-IN, a single program under several tags (LAB_IMAGE_EXTRA_TAGS): grafana,
  * vaultwarden, forgejo, mealie, minio, home-assistant and tailscale are not the real software in the
  * lab (AGPL, or source the Go module proxy refuses): their stacks can deploy, but no app works.
@@ -27,6 +28,7 @@ export const LAB_IMAGE_TAGS = {
   cadvisor: "gcr.io/cadvisor/cadvisor:v0.49.1",
   node: "node:18.20.4-bookworm-slim",
   restic: "restic/restic:0.14.0",
+  "sqlite-writer": "homelab-lab/sqlite-writer:3.40.1",
 } as const;
 
 export type LabImageName = keyof typeof LAB_IMAGE_TAGS;
@@ -70,6 +72,7 @@ const ORIGIN: Record<LabImageName, string> = {
   cadvisor: "the real cAdvisor v0.49.1 library with a lab-written main: ~1 min cold (~6 min with an empty Go build cache), ~1 s cached",
   node: "from Debian's nodejs package, its .debs fetched with apt-get download: ~15 s cold (~10 s of it resolving them with apt-cache), ~1 s cached",
   restic: "from Debian's restic package, with its ssh client and busybox: ~10 s cold, ~1 s cached",
+  "sqlite-writer": "TEST FIXTURE of the backup drill (not an app), from Debian's sqlite3 and busybox: ~10 s cold, ~1 s cached",
 };
 
 /** Builds the image unless its cached build is current; returns the path of its `docker save` tarball. */

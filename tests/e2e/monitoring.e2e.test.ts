@@ -21,6 +21,8 @@ import { docker } from "../../lab/host";
 import { dashboardMetricNames } from "../../monitoring/grafana";
 import { metricNames, ruleExpressions } from "../../monitoring/promql";
 import { openWebSocket } from "./websocket";
+import { until } from "../../lab/exec";
+import { backupTargetAccess, startBackupTarget, wipeBackupRepository } from "../../lab/backup-target";
 
 const log = (line: string) => process.stderr.write(`[e2e-monitoring] ${line}\n`);
 const DOMAIN = "lab.home.arpa";
@@ -62,21 +64,6 @@ function prometheus(query: string): any {
   return JSON.parse(r.body).data;
 }
 
-async function until<T>(what: string, seconds: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${seconds} s${last ? ` (last error: ${String(last)})` : ""}`);
-    await sleep(3000);
-  }
-}
-
 /** The test's ntfy: records every request, in the worker's network namespace (the worker's LAN address). */
 async function startReceiver(): Promise<void> {
   const pid = (await docker(["inspect", "-f", "{{.State.Pid}}", containerName(WORKER)])).stdout.trim();
@@ -97,12 +84,17 @@ beforeAll(async () => {
   await labDown({ log: () => undefined });
   fs.rmSync(stackPaths().root, { recursive: true, force: true });
   pulumi = await labPulumi(log);
+  // Backups go to the lab's SFTP target (backup.e2e tests them): the default, the cluster's MinIO, is a STAND-IN here.
+  wipeBackupRepository();
+  const target = await backupTargetAccess();
+  await pulumi(["config", "set", "--secret", "homelab:backupSshKey"], { input: target.privateKey });
   // The seed's stacks on the lab: monitoring's data on the worker, each app's on a node of its own kind.
   const labels: Record<string, string[]> = { "swarm-worker-1": ["monitoring", "mealie", "minio"], "swarm-manager-2": ["vaultwarden", "homeassistant"], "swarm-manager-3": ["forgejo"] };
   editStackConfig((config) => {
     const platform = config["homelab:platform"] as Record<string, unknown>;
     platform.stacks = ["traefik", "dns", "monitoring", ...APPS];
     platform.monitoring = { ntfy: { server: `http://10.213.99.111:${RECEIVER_PORT}` } };
+    platform.backup = { schedule: "168h", repository: target.repository, knownHosts: [target.knownHosts] };
     // Vaultwarden and Forgejo sleep after a minute idle (the seed's default is 30); the worker's RAM
     // is set so that its JIT budget holds Mealie or MinIO, not both (memory-aware waking).
     platform.jit = { "vaultwarden/vaultwarden": { idle: "1m" }, "forgejo/forgejo": { idle: "1m" } };
@@ -113,6 +105,7 @@ beforeAll(async () => {
   });
   const t0 = Date.now();
   ({ inventory } = await upWithLab(pulumi, log));
+  await startBackupTarget(log);
   log(`up with monitoring and ${APPS.length} apps: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   expect(address(WORKER)).toBe("10.213.99.111");
   outputs = JSON.parse((await pulumi(["stack", "output", "--json", "--show-secrets"])).stdout);
