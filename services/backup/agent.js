@@ -8,7 +8,9 @@
  * restores a volume from a snapshot, the same way. See docs/backups.md and README.md beside this.
  *
  * The restic password and the repository's credentials reach the jobs only as Swarm secrets
- * (files); this process never reads them and refers to them by their secrets' names only.
+ * (files). The agent's own service mounts them (root's, mode 0400, while the agent runs as `node`),
+ * and the agent hands them on by the references it reads from its own service spec: this process
+ * never reads them.
  *
  * A just-in-time volume is backed up only while its services sleep. With the `jit` config, the JIT
  * helper is asked to hold them asleep for the job's time (POST /api/hold), so that no request wakes
@@ -31,6 +33,11 @@ const JIT_TIMEOUT_MS = 15000;
 /** The longest hold the JIT helper grants (its MAX_HOLD_SECONDS). */
 const MAX_HOLD_SECONDS = 21600;
 const JOB_LABEL = "homelab.backup.job";
+/**
+ * Every job's name starts so: the socket filter allows reading the logs of and removing only
+ * services named so (README, "Docker API calls").
+ */
+const JOB_PREFIX = "backup-job-";
 /** Where the jobs find the password and the optional credentials (Swarm secret targets). */
 const PASSWORD_FILE = "/run/secrets/restic_password";
 const CREDENTIALS_FILE = "/run/secrets/restic_credentials";
@@ -48,7 +55,7 @@ const SNAPSHOT = /^(latest|[0-9a-f]{8,64})$/;
  * @typedef {{ url: string, connect: { host: string, port: number }, host: string, tokenFile: string }} JitConfig
  * @typedef {{ daily: { hour: number, minute: number } } | { everySeconds: number }} Schedule
  * @typedef {{ listen: number, metricsListen: number, docker: { host: string, port: number }, apiHost: string,
- *   tokenFile: string, schedule: Schedule, repository: string, resticImage: string, passwordSecret: string,
+ *   tokenFile: string, service: string, schedule: Schedule, repository: string, resticImage: string, passwordSecret: string,
  *   credentialsSecret: string | undefined, sshKeySecret: string | undefined, knownHostsSecret: string | undefined,
  *   network: string | undefined, retention: { daily: number, weekly: number, monthly: number },
  *   jobTimeoutSeconds: number, quiesceTimeoutSeconds: number, jitRetrySeconds: number, pollSeconds: number,
@@ -88,6 +95,10 @@ const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9
 const DOCKER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /** The JIT helper's rule for its config names (`<stack>/<service>`). */
 const JIT_NAME = /^[A-Za-z0-9][\w./-]*$/;
+/** A secret's target in a service: a file name under /run/secrets, or that path in full. */
+const SECRET_TARGET = /^(?:\/run\/secrets\/)?[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** Swarm keeps a target as the compose file gave it, relative or absolute: both name the same file. @param {string} name */
+const targetName = (name) => name.replace(/^\/run\/secrets\//, "");
 
 /** One object of the config: each read names the key, and `close` reports the keys never read. */
 class Section {
@@ -219,14 +230,15 @@ function checkConfig(raw, problems) {
   const docker = readEndpoint(top, "dockerApi", "http://socket-proxy:2375").connect;
   const apiHost = top.str("apiHost", undefined, HOSTNAME, 'the host name of the agent\'s API, e.g. "backup.home.arpa"');
   const tokenFile = top.str("tokenFile", "/run/secrets/backup_token", /^\/\S+$/, "an absolute path");
+  const service = top.str("service", "backup_agent", DOCKER_NAME, 'the agent\'s own Swarm service, <stack>_<service>, e.g. "backup_agent"');
   const schedule = readSchedule(problems, top.get("schedule"));
   const repository = top.str("repository", undefined, /^\S+$/, 'a restic repository, e.g. "s3:http://minio:9000/restic" or "sftp:core@10.0.0.2:/srv/restic"');
   const resticImage = top.str("resticImage", "restic/restic:0.14.0", /^[a-z0-9][\w./:@-]*$/, 'an image reference, e.g. "restic/restic:0.14.0"');
-  const secret = "a Swarm secret's name";
-  const passwordSecret = top.str("passwordSecret", undefined, DOCKER_NAME, secret);
-  const credentialsSecret = top.optional("credentialsSecret", DOCKER_NAME, secret);
-  const sshKeySecret = top.optional("sshKeySecret", DOCKER_NAME, secret);
-  const knownHostsSecret = top.optional("knownHostsSecret", DOCKER_NAME, secret);
+  const secret = 'the target of a secret the agent\'s own service mounts, e.g. "restic_password"';
+  const passwordSecret = targetName(top.str("passwordSecret", undefined, SECRET_TARGET, secret));
+  const credentialsSecret = top.optional("credentialsSecret", SECRET_TARGET, secret);
+  const sshKeySecret = top.optional("sshKeySecret", SECRET_TARGET, secret);
+  const knownHostsSecret = top.optional("knownHostsSecret", SECRET_TARGET, secret);
   if (sshKeySecret && !knownHostsSecret) top.problem("knownHostsSecret", "is required with sshKeySecret: ssh asks about an unknown host, and a job has no one to answer");
   const network = top.optional("network", DOCKER_NAME, "an overlay network's name");
   const rs = new Section(problems, "retention", top.get("retention") ?? {});
@@ -266,7 +278,8 @@ function checkConfig(raw, problems) {
     if (v.swarmVolume && first !== i) problems.push(`volumes[${i}].swarmVolume: ${JSON.stringify(v.swarmVolume)} is already volumes[${first}]; the API and metrics name a volume by it`);
   });
   top.close();
-  return { listen, metricsListen, docker, apiHost, tokenFile, schedule, repository, resticImage, passwordSecret, credentialsSecret, sshKeySecret, knownHostsSecret, network, retention, jobTimeoutSeconds, quiesceTimeoutSeconds, jitRetrySeconds, pollSeconds, jit, volumes };
+  const target = (/** @type {string | undefined} */ t) => t && targetName(t);
+  return { listen, metricsListen, docker, apiHost, tokenFile, service, schedule, repository, resticImage, passwordSecret, credentialsSecret: target(credentialsSecret), sshKeySecret: target(sshKeySecret), knownHostsSecret: target(knownHostsSecret), network, retention, jobTimeoutSeconds, quiesceTimeoutSeconds, jitRetrySeconds, pollSeconds, jit, volumes };
 }
 
 /**
@@ -454,7 +467,8 @@ async function setReplicas(name, target) {
     if (before === target) return before;
     replicated.Replicas = target;
     try {
-      await docker("POST", `/services/${encodeURIComponent(svc.ID)}/update?version=${svc.Version.Index}`, svc.Spec);
+      // By name, not ID: the socket filter allows updating exactly the configured services.
+      await docker("POST", `/services/${encodeURIComponent(name)}/update?version=${svc.Version.Index}`, svc.Spec);
       log("scale", { service: name, from: before, to: target });
       return before;
     } catch (err) {
@@ -643,25 +657,43 @@ async function resume(vol, scaled) {
 // ---------------------------------------------------------------------------------------------
 // Jobs: restic (or busybox, to empty a volume) as a Swarm replicated-job service.
 
-/**
- * A secret's ID by its exact name (the API's name filter also matches other names).
- * @param {string} name
- */
-async function secretId(name) {
-  const list = await docker("GET", `/secrets?${filtersQuery({ name: [name] })}`);
-  const found = (Array.isArray(list) ? list : []).find((s) => s && s.Spec && s.Spec.Name === name);
-  if (!found) throw new Error(`there is no Swarm secret called ${name}`);
-  return String(found.ID);
+/** The secrets a restic job gets, as [config key, target in the agent's service, file in the job, its mode]. */
+function resticSecrets() {
+  /** @type {Array<[string, string, string, number]>} */
+  const list = [["passwordSecret", cfg.passwordSecret, PASSWORD_FILE, 0o400]];
+  if (cfg.credentialsSecret) list.push(["credentialsSecret", cfg.credentialsSecret, CREDENTIALS_FILE, 0o400]);
+  if (cfg.sshKeySecret) list.push(["sshKeySecret", cfg.sshKeySecret, "/root/.ssh/id_ed25519", 0o400]);
+  if (cfg.knownHostsSecret) list.push(["knownHostsSecret", cfg.knownHostsSecret, "/root/.ssh/known_hosts", 0o444]);
+  return list;
 }
 
-/** The secrets a restic job gets, as [secret name, target file, mode]. */
-function resticSecrets() {
-  /** @type {Array<[string, string, number]>} */
-  const list = [[cfg.passwordSecret, PASSWORD_FILE, 0o400]];
-  if (cfg.credentialsSecret) list.push([cfg.credentialsSecret, CREDENTIALS_FILE, 0o400]);
-  if (cfg.sshKeySecret) list.push([cfg.sshKeySecret, "/root/.ssh/id_ed25519", 0o400]);
-  if (cfg.knownHostsSecret) list.push([cfg.knownHostsSecret, "/root/.ssh/known_hosts", 0o444]);
-  return list;
+/**
+ * The job's secret references, taken from the agent's own service: the platform names secrets by
+ * their content, so their names are unknown when this config is written, and change on every
+ * rotation (which redeploys the agent too). Read afresh for every job. Throws naming each config
+ * key whose target the service does not mount, with the fix.
+ */
+async function jobSecrets() {
+  let own;
+  try {
+    own = await docker("GET", `/services/${encodeURIComponent(cfg.service)}`);
+  } catch (err) {
+    if (notFound(err)) throw new Error(`service: there is no Swarm service ${cfg.service}; set service to the agent's own Swarm service, <stack>_<service> (e.g. "backup_agent")`);
+    throw err;
+  }
+  const spec = own && own.Spec && own.Spec.TaskTemplate && own.Spec.TaskTemplate.ContainerSpec;
+  /** @type {any[]} */
+  const mounted = spec && Array.isArray(spec.Secrets) ? spec.Secrets : [];
+  const targets = mounted.map((m) => targetName(String((m && m.File && m.File.Name) || "")));
+  /** @type {string[]} */
+  const missing = [];
+  const refs = resticSecrets().map(([key, target, file, mode]) => {
+    const ref = mounted[targets.indexOf(target)];
+    if (!ref) missing.push(`${key}: the agent's service ${cfg.service} mounts no secret with target ${target} (its targets: ${targets.join(", ") || "none"}). Fix: mount it there (compose: secrets: - source: <the secret>, target: ${target}, mode: 0400), or set ${key} to the target it has`);
+    return ref && { SecretID: String(ref.SecretID), SecretName: String(ref.SecretName), File: { Name: file, UID: "0", GID: "0", Mode: mode } };
+  });
+  if (missing.length) throw new Error(missing.join("; "));
+  return refs;
 }
 
 /**
@@ -676,11 +708,7 @@ async function jobSpec(name, subject, r) {
     const env = [`RESTIC_REPOSITORY=${cfg.repository}`, `RESTIC_PASSWORD_FILE=${PASSWORD_FILE}`];
     if (cfg.credentialsSecret) env.push(`AWS_SHARED_CREDENTIALS_FILE=${CREDENTIALS_FILE}`);
     container.Env = env;
-    const secrets = [];
-    for (const [secret, file, mode] of resticSecrets()) {
-      secrets.push({ SecretID: await secretId(secret), SecretName: secret, File: { Name: file, UID: "0", GID: "0", Mode: mode } });
-    }
-    container.Secrets = secrets;
+    container.Secrets = await jobSecrets();
   }
   if (r.volume) container.Mounts = [{ Type: "volume", Source: r.volume, Target: `/data/${r.volume}`, ReadOnly: r.readOnly !== false }];
   /** @type {Record<string, unknown>} */
@@ -720,17 +748,18 @@ function demux(buf) {
  * @returns {Promise<JobOutcome>}
  */
 async function runJob(kind, subject, r, complete) {
-  // Service names: at most 63 characters of [A-Za-z0-9_-].
-  const name = `${kind}-${subject.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 36)}-${Math.floor(Date.now() / 1000)}`;
+  // Service names: at most 63 characters of [A-Za-z0-9_-] (11 + 7 + 1 + 33 + 1 + 10). The job is
+  // then named in every call about it (tasks, logs, removal): the socket filter allows those by
+  // the name's prefix.
+  const name = `${JOB_PREFIX}${kind}-${subject.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 33)}-${Math.floor(Date.now() / 1000)}`;
   const spec = await jobSpec(name, subject, r);
   const created = await docker("POST", "/services/create", spec);
-  const id = String(created && created.ID);
-  log("job-start", { job: name, id, node: r.node, args: (r.command || []).concat(r.args).join(" ") });
+  log("job-start", { job: name, id: created && created.ID, node: r.node, args: (r.command || []).concat(r.args).join(" ") });
   try {
     const deadline = Date.now() + cfg.jobTimeoutSeconds * 1000;
     let task;
     for (;;) {
-      task = (await tasksOf(id)).find((t) => DONE_STATES.has(stateOf(t)));
+      task = (await tasksOf(name)).find((t) => DONE_STATES.has(stateOf(t)));
       if (task) break;
       if (Date.now() > deadline) throw new Error(`${kind} job ${name} did not end within ${cfg.jobTimeoutSeconds} s`);
       await sleep(cfg.pollSeconds * 1000);
@@ -738,7 +767,7 @@ async function runJob(kind, subject, r, complete) {
     // Logs reach the manager a little after the task ends: read again while what is expected is missing.
     let out = { stdout: "", stderr: "" };
     for (let attempt = 1; attempt <= 3; attempt++) {
-      const { status, body } = await dockerRaw("GET", `/services/${id}/logs?stdout=1&stderr=1`);
+      const { status, body } = await dockerRaw("GET", `/services/${name}/logs?stdout=1&stderr=1`);
       if (status < 400) out = demux(body);
       if (!complete || complete(out) || attempt === 3) break;
       await sleep(cfg.pollSeconds * 1000);
@@ -749,7 +778,7 @@ async function runJob(kind, subject, r, complete) {
     log("job-end", { job: name, state: outcome.state, exitCode: exit, error: outcome.error || undefined });
     return outcome;
   } finally {
-    await docker("DELETE", `/services/${id}`).catch((err) => {
+    await docker("DELETE", `/services/${name}`).catch((err) => {
       if (!notFound(err)) log("job-remove-failed", { job: name, error: messageOf(err) });
     });
   }
@@ -766,11 +795,11 @@ function failure(what, o) {
 
 /** Makes sure the repository exists: `snapshots`, and `init` if restic finds no repository. */
 async function ensureRepository() {
-  const check = await runJob("backup-check", "repository", { args: ["snapshots", "--json", "--latest", "1"], restic: true });
+  const check = await runJob("check", "repository", { args: ["snapshots", "--json", "--latest", "1"], restic: true });
   if (succeeded(check)) return;
   if (!check.lines.some((l) => l.includes(NO_REPOSITORY))) throw new Error(failure("the repository check (restic snapshots)", check));
   log("repository-init", {});
-  const init = await runJob("backup-init", "repository", { args: ["init"], restic: true });
+  const init = await runJob("init", "repository", { args: ["init"], restic: true });
   if (!succeeded(init)) throw new Error(failure("restic init", init));
 }
 
@@ -866,7 +895,7 @@ async function forget() {
   const r = cfg.retention;
   const args = ["forget", "--prune", "--keep-daily", String(r.daily), "--keep-weekly", String(r.weekly), "--keep-monthly", String(r.monthly)];
   try {
-    const o = await runJob("backup-forget", "repository", { args, restic: true });
+    const o = await runJob("forget", "repository", { args, restic: true });
     if (!succeeded(o)) throw new Error(failure("restic forget --prune", o));
     forgetLastSuccess = Date.now();
     forgetLastError = "";
@@ -933,12 +962,15 @@ async function restoreRun(op) {
   /** @type {unknown} */
   let failed = null;
   try {
+    // The restore job's secrets are checked before anything is stopped or emptied: a missing one
+    // found only at that job would leave the volume empty.
+    await jobSecrets();
     // Stopped by the JIT helper even if awake, and held asleep: released afterwards, it stays
     // asleep until the next request wakes it on the restored data.
     if (usesJitHelper(vol)) await holdJit(vol, holdSeconds, true, held);
     scaled = /** @type {Scaled[]} */ (await quiesce(vol, true));
     // The path is a positional parameter of the script, never part of it.
-    const empty = await runJob("restore-empty", vol.c.swarmVolume, { command: ["/bin/sh", "-c", 'find "$1" -mindepth 1 -delete', "sh", path], args: [], volume: vol.c.swarmVolume, readOnly: false, node: vol.c.node, restic: false });
+    const empty = await runJob("empty", vol.c.swarmVolume, { command: ["/bin/sh", "-c", 'find "$1" -mindepth 1 -delete', "sh", path], args: [], volume: vol.c.swarmVolume, readOnly: false, node: vol.c.node, restic: false });
     if (!succeeded(empty)) throw new Error(failure("emptying the volume", empty));
     // --host and --tag pick "latest" among this volume's snapshots (restic ignores them for an ID).
     const args = ["restore", op.snapshot, "--target", "/", "--include", path, "--host", vol.c.node, "--tag", `volume=${vol.c.swarmVolume}`];
@@ -1158,14 +1190,23 @@ function listenOn(server, port, key) {
   });
 }
 
-/** Job services left by an agent that stopped mid-run are removed. */
+/**
+ * Job services left by an agent that stopped mid-run are removed, by name. One labelled as a job
+ * but not named so is not this agent's to remove (the socket filter would refuse it anyway): it
+ * is logged, with the command that removes it.
+ */
 async function removeLeftovers() {
   const list = await docker("GET", `/services?${filtersQuery({ label: [JOB_LABEL] })}`);
   for (const s of Array.isArray(list) ? list : []) {
-    await docker("DELETE", `/services/${encodeURIComponent(s.ID)}`).catch((err) => {
+    const name = String((s && s.Spec && s.Spec.Name) || "");
+    if (!name.startsWith(JOB_PREFIX)) {
+      log("leftover-not-removed", { job: name, id: s && s.ID, error: `labelled ${JOB_LABEL} but not named ${JOB_PREFIX}…; remove it by hand if it is a backup job: docker service rm ${name || (s && s.ID)}` });
+      continue;
+    }
+    await docker("DELETE", `/services/${encodeURIComponent(name)}`).catch((err) => {
       if (!notFound(err)) throw err;
     });
-    log("leftover-removed", { job: s.Spec && s.Spec.Name, id: s.ID });
+    log("leftover-removed", { job: name, id: s.ID });
   }
 }
 

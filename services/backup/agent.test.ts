@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as net from "net";
-import { Agent, FakeJit, FakeSwarm, JIT_TOKEN, JobRun, TOKEN, until } from "./testbed";
+import { Agent, FakeJit, FakeSwarm, JIT_TOKEN, JobRun, TOKEN, documentedDockerCalls, until } from "./testbed";
 
 const NODE = "swarm-manager-2";
 const VAULT = "vaultwarden_vaultwarden";
@@ -19,12 +19,17 @@ const MEALIE_DATA = "mealie_data";
 const GITEA = "forgejo_forgejo";
 const GITEA_DATA = "forgejo_data";
 const SNAP = "4f3c2a1b9e8d7c6b5a4f3c2a1b9e8d7c6b5a4f3c2a1b9e8d7c6b5a4f3c2a1b9e";
+/** The agent's own service, and the restic password's secret as the platform names it (by content). */
+const AGENT_SERVICE = "backup_agent";
+const PASSWORD_SECRET = "backup_restic_password-1a2b3c4d";
 
 let dir: string;
 let swarm: FakeSwarm;
 let jit: FakeJit;
 let agents: Agent[] = [];
 let passwordId: string;
+/** The `service` key of the agents a test starts: the socket filter would be written for it. */
+let ownService: string;
 
 beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "backup-test-"));
@@ -32,9 +37,11 @@ beforeEach(async () => {
   await swarm.start();
   jit = new FakeJit(swarm);
   await jit.start();
-  // A longer name with the same start comes first: the agent must match names exactly.
-  swarm.addSecret("backup_restic_password_old");
-  passwordId = swarm.addSecret("backup_restic_password");
+  ownService = AGENT_SERVICE;
+  swarm.addAgent(AGENT_SERVICE);
+  // Another secret of the agent's comes first: the agent must pick the one by its target.
+  swarm.mountSecret(AGENT_SERVICE, "backup_token", "backup_backup_token-9f8e7d6c");
+  passwordId = swarm.mountSecret(AGENT_SERVICE, "restic_password", PASSWORD_SECRET);
 });
 
 afterEach(async () => {
@@ -43,6 +50,9 @@ afterEach(async () => {
   await swarm.close();
   await jit.close();
   fs.rmSync(dir, { recursive: true, force: true });
+  // Every Docker API call any test made is one the README lists for the socket filter.
+  const allowed = documentedDockerCalls(ownService, [VAULT, MEALIE, GITEA]);
+  expect(swarm.calls.filter((c) => !allowed(c.method, c.path)).map((c) => `${c.method} ${c.path}`)).toEqual([]);
 });
 
 interface Restic {
@@ -96,7 +106,7 @@ function setup(s: Setup = {}): object {
     apiHost: "backup.home.arpa",
     schedule: s.schedule ?? { daily: "03:00" },
     repository: "sftp:core@10.0.0.2:/srv/restic",
-    passwordSecret: "backup_restic_password",
+    passwordSecret: "restic_password",
     retention: s.retention ?? { daily: 7, weekly: 4, monthly: 6 },
     pollSeconds: 0.03,
     quiesceTimeoutSeconds: 2,
@@ -144,10 +154,12 @@ describe("config", () => {
       sshKeySecret: "backup_ssh",
       retention: { daily: -1, hourly: 2 },
       volumes: [{ swarmVolume: "a b", node: NODE, services: ["ok", 3], jit: "yes" }, { swarmVolume: "a b", node: NODE }],
+      service: "backup agent",
+      credentialsSecret: "/etc/creds",
       typo: 1,
     });
     expect(code).toBe(2);
-    for (const key of ["listen:", "apiHost:", "schedule.daily:", "repository:", "passwordSecret:", "knownHostsSecret:", "retention.daily:", "retention.hourly: unknown key", "volumes[0].swarmVolume:", "volumes[0].services[1]:", "volumes[0].jit:", "volumes[1].swarmVolume:", "typo: unknown key"]) {
+    for (const key of ["listen:", "apiHost:", "service:", "credentialsSecret:", "schedule.daily:", "repository:", "passwordSecret:", "knownHostsSecret:", "retention.daily:", "retention.hourly: unknown key", "volumes[0].swarmVolume:", "volumes[0].services[1]:", "volumes[0].jit:", "volumes[1].swarmVolume:", "typo: unknown key"]) {
       expect(stderr).toContain(key);
     }
     const both = await Agent.refuse(dir, { ...(setup() as any), schedule: { daily: "03:00", everySeconds: 5 }, tokenFile: "/nonexistent/token" });
@@ -175,13 +187,18 @@ describe("config", () => {
 });
 
 describe("start and API", () => {
-  test("leftover jobs are removed at start, every series is there from the start, and the API checks token, host, volume and snapshot", async () => {
-    const leftover = swarm.addLeftoverJob(`backup-${VAULT_DATA}-1700000000`, VAULT_DATA);
+  test("leftover jobs are removed at start by name, every series is there from the start, and the API checks token, host, volume and snapshot", async () => {
+    const leftover = swarm.addLeftoverJob(`backup-job-backup-${VAULT_DATA}-1700000000`, VAULT_DATA);
+    // Labelled as a job but not named so: the socket filter would refuse its removal.
+    const foreign = swarm.addLeftoverJob(`backup-${VAULT_DATA}-1700000000`, VAULT_DATA);
     swarm.handler = restic({ repositoryExists: true });
     const agent = await start(setup());
     expect(swarm.exists(leftover)).toBe(false);
+    expect(swarm.exists(foreign)).toBe(true);
     expect(swarm.exists(VAULT)).toBe(true);
-    expect(agent.events.find((e) => e.event === "leftover-removed")).toMatchObject({ id: leftover });
+    expect(agent.events.find((e) => e.event === "leftover-removed")).toMatchObject({ job: `backup-job-backup-${VAULT_DATA}-1700000000` });
+    expect(agent.events.find((e) => e.event === "leftover-not-removed").error).toContain(`docker service rm backup-${VAULT_DATA}-1700000000`);
+    expect(swarm.calls.filter((c) => c.method === "DELETE").map((c) => c.path)).toEqual([`/v1.41/services/backup-job-backup-${VAULT_DATA}-1700000000`]);
 
     const m = await agent.metrics();
     for (const v of [VAULT_DATA, MEALIE_DATA, GITEA_DATA]) {
@@ -240,7 +257,7 @@ describe("backup", () => {
     expect(backups.map((j) => j.spec.TaskTemplate.ContainerSpec.Args.at(-1))).toEqual([`/data/${VAULT_DATA}`, `/data/${MEALIE_DATA}`, `/data/${GITEA_DATA}`]);
     const vault = backups[0];
     expect(vault.spec).toMatchObject({
-      Name: expect.stringMatching(new RegExp(`^backup-${VAULT_DATA}-\\d{10}$`)),
+      Name: expect.stringMatching(new RegExp(`^backup-job-backup-${VAULT_DATA}-\\d{10}$`)),
       Labels: { "homelab.backup.job": VAULT_DATA },
       Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
       TaskTemplate: {
@@ -249,7 +266,7 @@ describe("backup", () => {
           Args: ["backup", "--host", NODE, "--tag", `volume=${VAULT_DATA}`, "--json", `/data/${VAULT_DATA}`],
           Env: ["RESTIC_REPOSITORY=sftp:core@10.0.0.2:/srv/restic", "RESTIC_PASSWORD_FILE=/run/secrets/restic_password"],
           Mounts: [{ Type: "volume", Source: VAULT_DATA, Target: `/data/${VAULT_DATA}`, ReadOnly: true }],
-          Secrets: [{ SecretID: passwordId, SecretName: "backup_restic_password", File: { Name: "/run/secrets/restic_password", UID: "0", GID: "0", Mode: 0o400 } }],
+          Secrets: [{ SecretID: passwordId, SecretName: PASSWORD_SECRET, File: { Name: "/run/secrets/restic_password", UID: "0", GID: "0", Mode: 0o400 } }],
         },
         Placement: { Constraints: [`node.hostname == ${NODE}`] },
         RestartPolicy: { Condition: "none" },
@@ -265,6 +282,9 @@ describe("backup", () => {
     expect(vault.removedAt).toBeLessThanOrEqual(vaultUp.at);
     expect(first.every((j) => j.removedAt !== undefined)).toBe(true);
 
+    // Every job named so; the services scaled by name (the socket filter allows those).
+    expect(first.map((j) => j.spec.Name.replace(/-\d{10}$/, ""))).toEqual(["backup-job-check-repository", `backup-job-backup-${VAULT_DATA}`, `backup-job-backup-${MEALIE_DATA}`, `backup-job-backup-${GITEA_DATA}`, "backup-job-forget-repository"]);
+    expect(swarm.calls.filter((c) => c.method === "POST" && c.path.endsWith("/update")).map((c) => c.path)[0]).toBe(`/v1.41/services/${VAULT}/update`);
     // Repository checked first; one forget at the end, on any node, no volume.
     expect(first[0].spec.TaskTemplate.ContainerSpec.Args).toEqual(["snapshots", "--json", "--latest", "1"]);
     expect(first.filter((j) => j.spec.TaskTemplate.ContainerSpec.Args[0] === "init")).toEqual([]);
@@ -289,23 +309,70 @@ describe("backup", () => {
     expect(agent.logs.join("\n")).not.toContain(TOKEN);
   });
 
-  test("credentials, SSH key and known hosts go as secrets by ID with their modes, and jobs join the network", async () => {
+  test("credentials, SSH key and known hosts go as the agent's own service mounts them, by reference with their modes, and jobs join the network", async () => {
     swarm.handler = restic({ repositoryExists: true });
-    const ids = { creds: swarm.addSecret("backup_s3"), key: swarm.addSecret("backup_ssh_key"), hosts: swarm.addSecret("backup_known_hosts") };
-    const agent = await start(setup({ extra: { credentialsSecret: "backup_s3", sshKeySecret: "backup_ssh_key", knownHostsSecret: "backup_known_hosts", network: "minio_backup" } }));
+    const ids = {
+      creds: swarm.mountSecret(AGENT_SERVICE, "restic_credentials", "backup_restic_credentials-aa11bb22"),
+      // A target the compose file gave as a path is the same file.
+      key: swarm.mountSecret(AGENT_SERVICE, "/run/secrets/restic_ssh_key", "backup_restic_ssh_key-cc33dd44"),
+      hosts: swarm.mountSecret(AGENT_SERVICE, "restic_known_hosts", "backup_restic_known_hosts-ee55ff66"),
+    };
+    const agent = await start(setup({ extra: { credentialsSecret: "restic_credentials", sshKeySecret: "restic_ssh_key", knownHostsSecret: "/run/secrets/restic_known_hosts", network: "minio_backup" } }));
     expect((await agent.api("POST", `/api/backup/${VAULT_DATA}`)).json).toMatchObject({ status: "started" });
     await runEnd(agent);
     const spec = jobs("backup")[0].spec;
     expect(spec.TaskTemplate.ContainerSpec.Env).toEqual(["RESTIC_REPOSITORY=sftp:core@10.0.0.2:/srv/restic", "RESTIC_PASSWORD_FILE=/run/secrets/restic_password", "AWS_SHARED_CREDENTIALS_FILE=/run/secrets/restic_credentials"]);
-    expect(spec.TaskTemplate.ContainerSpec.Secrets.map((s: any) => [s.SecretID, s.File.Name, s.File.Mode])).toEqual([
-      [passwordId, "/run/secrets/restic_password", 0o400],
-      [ids.creds, "/run/secrets/restic_credentials", 0o400],
-      [ids.key, "/root/.ssh/id_ed25519", 0o400],
-      [ids.hosts, "/root/.ssh/known_hosts", 0o444],
+    expect(spec.TaskTemplate.ContainerSpec.Secrets.map((s: any) => [s.SecretID, s.SecretName, s.File.Name, s.File.Mode])).toEqual([
+      [passwordId, PASSWORD_SECRET, "/run/secrets/restic_password", 0o400],
+      [ids.creds, "backup_restic_credentials-aa11bb22", "/run/secrets/restic_credentials", 0o400],
+      [ids.key, "backup_restic_ssh_key-cc33dd44", "/root/.ssh/id_ed25519", 0o400],
+      [ids.hosts, "backup_restic_known_hosts-ee55ff66", "/root/.ssh/known_hosts", 0o444],
     ]);
     expect(spec.TaskTemplate.Networks).toEqual([{ Target: "minio_backup" }]);
     // One volume asked: no forget.
     expect(jobs("forget")).toEqual([]);
+  });
+
+  test("each job takes the secrets the agent's service mounts now (a rotation); a target it does not mount fails the run before any service is stopped, naming the key and the fix", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    const agent = await start(setup({ extra: { credentialsSecret: "restic_credentials" } }));
+    await agent.api("POST", "/api/backup");
+    await runEnd(agent);
+    const status = await agent.status();
+    expect(status.volumes.map((v: any) => v.lastResult)).toEqual(["failed", "failed", "failed"]);
+    expect(status.volumes[0].lastError).toContain(
+      "credentialsSecret: the agent's service backup_agent mounts no secret with target restic_credentials (its targets: backup_token, restic_password). Fix: mount it there (compose: secrets: - source: <the secret>, target: restic_credentials, mode: 0400), or set credentialsSecret to the target it has",
+    );
+    expect(status.volumes[0].lastError).not.toContain("passwordSecret");
+    expect(swarm.jobs).toEqual([]);
+    expect(swarm.updates()).toEqual([]);
+    expect(swarm.calls.some((c) => c.path.includes("/secrets"))).toBe(false);
+
+    // Mounted since (and the password rotated): the next jobs take the references as they are now.
+    const creds = swarm.mountSecret(AGENT_SERVICE, "restic_credentials", "backup_restic_credentials-aa11bb22");
+    const rotated = swarm.mountSecret(AGENT_SERVICE, "restic_password", "backup_restic_password-5e6f7a8b");
+    await agent.api("POST", `/api/backup/${VAULT_DATA}`);
+    await runEnd(agent, 2);
+    expect(await volumeState(agent, VAULT_DATA)).toMatchObject({ lastResult: "ok" });
+    expect(jobs("backup")[0].spec.TaskTemplate.ContainerSpec.Secrets.map((s: any) => [s.SecretID, s.SecretName])).toEqual([
+      [rotated, "backup_restic_password-5e6f7a8b"],
+      [creds, "backup_restic_credentials-aa11bb22"],
+    ]);
+  });
+
+  test("an agent service that is not there is named by the service key; a restore missing its secrets stops and empties nothing", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    ownService = "backup_agnet";
+    const agent = await start(setup({ extra: { service: ownService } }));
+    await agent.api("POST", `/api/backup/${VAULT_DATA}`);
+    await runEnd(agent);
+    expect((await volumeState(agent, VAULT_DATA)).lastError).toContain('service: there is no Swarm service backup_agnet; set service to the agent\'s own Swarm service, <stack>_<service> (e.g. "backup_agent")');
+    await agent.api("POST", `/api/restore/${VAULT_DATA}`);
+    await agent.waitEvent("restore-end");
+    expect((await volumeState(agent, VAULT_DATA)).restore).toMatchObject({ result: "failed", error: expect.stringMatching(/^service: there is no Swarm service backup_agnet/) });
+    expect(swarm.jobs).toEqual([]);
+    expect(swarm.updates()).toEqual([]);
+    expect(swarm.replicas(VAULT)).toBe(1);
   });
 
   test("a failed job, a missing path and an empty volume are failures; the services come back all the same", async () => {

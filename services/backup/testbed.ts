@@ -1,6 +1,7 @@
 /**
  * What agent.test.ts runs the real backup agent against, on 127.0.0.1: a fake Swarm Docker Engine
- * API holding services in memory (versions, replicas, tasks), secrets, and replicated-job services
+ * API holding services in memory (versions, replicas, tasks), the agent's own service with the
+ * secrets it mounts, and replicated-job services
  * that a test-supplied handler "runs" (it sees the job's spec and answers an exit code and output,
  * which the fake serves as Docker's multiplexed log stream). Every call is recorded. Not Swarm: no
  * scheduling, placement, secrets' files or volumes; the lab tests are for those. Also a fake JIT
@@ -74,7 +75,6 @@ export class FakeSwarm {
   stopDelayMs = 100;
   handler: JobHandler = () => ({ exitCode: 0 });
   private services = new Map<string, FakeService>();
-  private secrets: { ID: string; Spec: { Name: string } }[] = [];
   private server?: http.Server;
   private seq = 0;
   port = 0;
@@ -113,9 +113,25 @@ export class FakeSwarm {
     return id;
   }
 
-  addSecret(name: string): string {
+  /** The agent's own service, as the backup stack deploys it (secrets are mounted with mountSecret). */
+  addAgent(name: string): void {
+    const id = `svc${++this.seq}`;
+    const spec = { Name: name, Labels: { "com.docker.stack.namespace": name.split("_")[0] }, TaskTemplate: { ContainerSpec: { Image: "node:18.20.4-bookworm-slim", User: "node", Secrets: [] } }, Mode: { Replicated: { Replicas: 1 } } };
+    this.services.set(id, { id, version: 2, spec, tasks: [], logs: Buffer.alloc(0), timers: [] });
+  }
+
+  /**
+   * Mounts a secret (named as the platform names them, by content) in a service at `target` (its
+   * File.Name as the compose file gave it), root's and 0400 as the stack sets it; returns its ID.
+   * A target mounted already gets the new secret, as a rotation's redeploy would.
+   */
+  mountSecret(service: string, target: string, secretName: string): string {
+    const svc = this.byRef(service)!;
     const id = `sec${++this.seq}${"0".repeat(20)}`;
-    this.secrets.push({ ID: id, Spec: { Name: name } });
+    const list = svc.spec.TaskTemplate.ContainerSpec.Secrets.filter((m: any) => m.File.Name !== target);
+    list.push({ File: { Name: target, UID: "0", GID: "0", Mode: 0o400 }, SecretID: id, SecretName: secretName });
+    svc.spec.TaskTemplate.ContainerSpec.Secrets = list;
+    svc.version++;
     return id;
   }
 
@@ -217,11 +233,6 @@ export class FakeSwarm {
         const tasks = refs.flatMap((r) => this.byRef(r)?.tasks ?? []).filter((t) => !desired || desired.includes(t.DesiredState));
         return send(200, tasks);
       }
-      if (req.method === "GET" && p === "/secrets") {
-        const names: string[] = filters.name ?? [];
-        // Docker's name filter is not an exact match: a longer name with the same start comes too.
-        return send(200, this.secrets.filter((s) => names.length === 0 || names.some((n) => s.Spec.Name.startsWith(n))));
-      }
       const m = /^\/services\/([^/]+)(\/update|\/logs)?$/.exec(p);
       const svc = m ? this.byRef(decodeURIComponent(m[1])) : undefined;
       if (m && !svc) return send(404, { message: `service ${m[1]} not found` });
@@ -252,6 +263,28 @@ export class FakeSwarm {
       send(404, { message: `page not found: ${req.method} ${url.pathname}` });
     });
   }
+}
+
+/**
+ * The Docker API calls the agent's README ("Docker API calls") says it makes, as a check of
+ * (method, path): the socket filter is written from that list, so a call outside it would be
+ * refused in the stack. SERVICE and APPS in the README's expressions stand for the agent's own
+ * service and the alternation of the volumes' services.
+ */
+export function documentedDockerCalls(service: string, apps: string[]): (method: string, path: string) => boolean {
+  const readme = fs.readFileSync(path.join(__dirname, "README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("## Docker API calls"));
+  const block = /```\n([\s\S]*?)```/.exec(section);
+  if (!block) throw new Error("README.md: no code block of method and path expressions under \"Docker API calls\"");
+  const literal = (name: string) => name.replace(/[.]/g, "\\.");
+  const rules = block[1]
+    .trim()
+    .split("\n")
+    .map((line) => {
+      const [method, pattern] = line.trim().split(/\s+/);
+      return { method, path: new RegExp(pattern.replace("SERVICE", literal(service)).replace("APPS", apps.map(literal).join("|"))) };
+    });
+  return (method, p) => rules.some((r) => r.method === method && r.path.test(p));
 }
 
 // ---------------------------------------------------------------------------------------------
