@@ -64,7 +64,8 @@ const SNAPSHOT = /^(latest|[0-9a-f]{8,64})$/;
  * @typedef {{ name: string, replicas: number }} Scaled
  * @typedef {{ kind: "backup", volumes: Set<string> | null, forget: boolean, reason: string }} BackupOp
  * @typedef {{ kind: "restore", volume: string, snapshot: string, reason: string }} RestoreOp
- * @typedef {BackupOp | RestoreOp} Op
+ * @typedef {{ kind: "snapshots", reason: string }} SnapshotsOp
+ * @typedef {BackupOp | RestoreOp | SnapshotsOp} Op
  * @typedef {{ state: string, exitCode: number, stdout: string, stderr: string, lines: string[], error: string }} JobOutcome
  */
 
@@ -381,6 +382,7 @@ let scheduleTimer;
 let retryTimer;
 let forgetLastSuccess = 0;
 let forgetLastError = "";
+const startedAt = Date.now();
 
 // ---------------------------------------------------------------------------------------------
 // Docker API.
@@ -793,10 +795,49 @@ function failure(what, o) {
   return `${what} ${o.state}${o.exitCode >= 0 ? ` (exit ${o.exitCode})` : ""}${o.error ? `: ${o.error}` : ""}${tail ? `: ${tail}` : ""}`;
 }
 
+/** The latest snapshot of each host and path, as one line of JSON: the repository check, and what learnSnapshots reads. */
+const SNAPSHOTS_JOB = { args: ["snapshots", "--json", "--latest", "1"], restic: true };
+/** @param {{ stdout: string }} out */
+const hasList = (out) => out.stdout.split("\n").some((l) => l.startsWith("["));
+
+/**
+ * Takes each volume's last good backup from the repository's latest snapshots, so that a
+ * restarted agent reports them, not 0. The agent backs a volume up as `/data/<swarmVolume>` with
+ * `--host <node>`, which restic's `--latest 1` groups by. A snapshot newer than what the agent
+ * knows becomes the volume's last success (its time is when that backup started). Output that
+ * cannot be read is logged; the backups go on all the same.
+ * @param {JobOutcome} o
+ */
+function learnSnapshots(o) {
+  /** @type {unknown} */
+  let list;
+  try {
+    list = JSON.parse(o.stdout.split("\n").find((l) => l.startsWith("[")) || "");
+  } catch {
+    // Not a list: reported below.
+  }
+  if (!Array.isArray(list)) {
+    log("repository-read-failed", { error: "restic snapshots --json printed no list of snapshots" });
+    return;
+  }
+  for (const vol of volumes) {
+    const path = `/data/${vol.c.swarmVolume}`;
+    for (const snap of list) {
+      if (!snap || snap.hostname !== vol.c.node || !Array.isArray(snap.paths) || snap.paths.length !== 1 || snap.paths[0] !== path) continue;
+      // restic writes nanoseconds; milliseconds are all Date needs (and all older parsers take).
+      const time = Date.parse(String(snap.time).replace(/(\.\d{3})\d+/, "$1"));
+      if (!(time > vol.lastSuccess)) continue;
+      vol.lastSuccess = time;
+      vol.lastSnapshot = String(snap.id);
+    }
+  }
+  log("repository-read", { snapshots: list.length, volumes: volumes.map((v) => `${v.c.swarmVolume}=${v.lastSuccess ? new Date(v.lastSuccess).toISOString() : "none"}`).join(",") });
+}
+
 /** Makes sure the repository exists: `snapshots`, and `init` if restic finds no repository. */
 async function ensureRepository() {
-  const check = await runJob("check", "repository", { args: ["snapshots", "--json", "--latest", "1"], restic: true });
-  if (succeeded(check)) return;
+  const check = await runJob("check", "repository", SNAPSHOTS_JOB, hasList);
+  if (succeeded(check)) return learnSnapshots(check);
   if (!check.lines.some((l) => l.includes(NO_REPOSITORY))) throw new Error(failure("the repository check (restic snapshots)", check));
   log("repository-init", {});
   const init = await runJob("init", "repository", { args: ["init"], restic: true });
@@ -1003,6 +1044,20 @@ async function restoreRun(op) {
 }
 
 /**
+ * At start: the last good backups as the repository has them. One that cannot be read is logged
+ * and read again by the next run's repository check.
+ */
+async function snapshotsRun() {
+  try {
+    const check = await runJob("check", "repository", SNAPSHOTS_JOB, hasList);
+    if (!succeeded(check)) throw new Error(failure("restic snapshots", check));
+    learnSnapshots(check);
+  } catch (err) {
+    log("repository-read-failed", { error: messageOf(err), retry: "at the next run" });
+  }
+}
+
+/**
  * Queues an operation; one runs at a time. A backup asked while one waits is merged into it, and
  * one for volumes the backup in progress has yet to reach is already served.
  * @param {Op} op @returns {"started" | "queued" | "already running"}
@@ -1029,7 +1084,8 @@ async function drain() {
     current = /** @type {Op} */ (queue.shift());
     try {
       if (current.kind === "backup") await backupRun(current);
-      else await restoreRun(current);
+      else if (current.kind === "restore") await restoreRun(current);
+      else await snapshotsRun();
     } catch (err) {
       log("run-failed", { error: messageOf(err) });
     } finally {
@@ -1041,6 +1097,15 @@ async function drain() {
 
 // ---------------------------------------------------------------------------------------------
 // Schedule.
+
+/**
+ * Two schedule intervals: one missed run is tolerated (a node down for the night), two are not.
+ * Alert rules compare backup_last_success_timestamp_seconds with it.
+ */
+function maxAgeSeconds() {
+  const s = cfg.schedule;
+  return 2 * ("everySeconds" in s ? s.everySeconds : 86400);
+}
 
 /** @param {number} after @returns {number} the next scheduled run after `after` */
 function nextTime(after) {
@@ -1166,8 +1231,10 @@ function metricsText() {
   metric("backup_runs_total", "counter", "Backups of the volume, by result (deferred: a just-in-time service was awake).", volumes.flatMap((v) => RESULTS.map((r) => /** @type {[Record<string, string>, number]} */ ([{ volume: v.c.swarmVolume, result: r }, v.runs[r]]))));
   metric("backup_duration_seconds", "gauge", "How long the volume's last backup took, stopping and starting its services included.", volumes.map((v) => [{ volume: v.c.swarmVolume }, v.lastDurationSeconds]));
   metric("backup_bytes_added", "gauge", "Bytes the volume's last good backup added to the repository (restic's data_added).", volumes.map((v) => [{ volume: v.c.swarmVolume }, v.bytesAdded]));
-  metric("backup_running", "gauge", "1 while a backup or restore runs.", [[{}, current ? 1 : 0]]);
+  metric("backup_running", "gauge", "1 while a backup or restore runs.", [[{}, current && current.kind !== "snapshots" ? 1 : 0]]);
   metric("backup_forget_last_success_timestamp_seconds", "gauge", "When the last good forget --prune ended (0: none since the agent started).", [[{}, Math.floor(forgetLastSuccess / 1000)]]);
+  metric("backup_max_age_seconds", "gauge", "How old a volume's last good backup may be before it is overdue: two schedule intervals.", [[{}, maxAgeSeconds()]]);
+  metric("backup_agent_start_timestamp_seconds", "gauge", "When the agent started.", [[{}, Math.floor(startedAt / 1000)]]);
   return `${lines.join("\n")}\n`;
 }
 
@@ -1267,6 +1334,7 @@ async function main() {
   }
   nextRun = nextTime(Date.now());
   armSchedule();
+  trigger({ kind: "snapshots", reason: "start" });
   log("listening", { port: ports[0], metricsPort: ports[1], apiHost: cfg.apiHost, jit: cfg.jit ? cfg.jit.url : undefined, volumes: volumes.map((v) => v.c.swarmVolume).join(","), nextRun: new Date(nextRun).toISOString(), node: process.version });
 }
 

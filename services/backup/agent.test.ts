@@ -57,6 +57,10 @@ afterEach(async () => {
 
 interface Restic {
   repositoryExists: boolean;
+  /** What `snapshots --json` lists (restic's fields); nothing by default. */
+  snapshots?: object[];
+  /** `snapshots` fails as with a wrong password while this is set. */
+  unreadable?: boolean;
   /** Answers for `backup` of a volume instead of a good summary. */
   backup?: (volume: string) => JobRun | undefined;
   delayMs?: number;
@@ -73,8 +77,9 @@ function restic(r: Restic): (spec: any) => JobRun {
     if (c.Command) return { exitCode: 0, delayMs };
     switch (c.Args[0]) {
       case "snapshots":
+        if (r.unreadable) return { exitCode: 1, stderr: ["Fatal: wrong password or no key found"], delayMs };
         return r.repositoryExists
-          ? { exitCode: 0, stdout: ["[]"], delayMs }
+          ? { exitCode: 0, stdout: [JSON.stringify(r.snapshots ?? [])], delayMs }
           : { exitCode: 1, stderr: ["Fatal: unable to open config file: Lstat /srv/restic/config: no such file or directory", "Is there a repository at the following location?", "sftp:core@10.0.0.2:/srv/restic"], delayMs };
       case "init":
         r.repositoryExists = true;
@@ -127,13 +132,21 @@ function jitSetup(s: Setup = {}, jitNames: string[] = ["mealie/mealie"]): object
   return { ...config, jit: jit.config(dir), ...s.extra };
 }
 
+/** How many jobs there were once the last agent started had read the repository. */
+let sinceStart = 0;
+
+/** Starts the agent and waits until it has read the repository (or failed to), as it does at start. */
 async function start(config: object): Promise<Agent> {
   const agent = await Agent.start(dir, config);
   agents.push(agent);
+  await until("the read of the repository at start", () => agent.events.some((e) => e.event === "repository-read" || e.event === "repository-read-failed"), 8000);
+  sinceStart = swarm.jobs.length;
   return agent;
 }
 
-const jobs = (verb?: string) => swarm.jobs.filter((j) => !verb || (j.spec.TaskTemplate.ContainerSpec.Args ?? [])[0] === verb);
+/** The jobs made since the last agent started (its read of the repository is not among them). */
+const made = () => swarm.jobs.slice(sinceStart);
+const jobs = (verb?: string) => made().filter((j) => !verb || (j.spec.TaskTemplate.ContainerSpec.Args ?? [])[0] === verb);
 const volumeState = async (agent: Agent, name: string) => (await agent.status()).volumes.find((v: any) => v.swarmVolume === name);
 
 function sample(text: string, series: string): number | undefined {
@@ -198,7 +211,12 @@ describe("start and API", () => {
     expect(swarm.exists(VAULT)).toBe(true);
     expect(agent.events.find((e) => e.event === "leftover-removed")).toMatchObject({ job: `backup-job-backup-${VAULT_DATA}-1700000000` });
     expect(agent.events.find((e) => e.event === "leftover-not-removed").error).toContain(`docker service rm backup-${VAULT_DATA}-1700000000`);
-    expect(swarm.calls.filter((c) => c.method === "DELETE").map((c) => c.path)).toEqual([`/v1.41/services/backup-job-backup-${VAULT_DATA}-1700000000`]);
+    // Removed before anything else (then the read of the repository's job, when it ends).
+    expect(swarm.calls.filter((c) => c.method === "DELETE" || c.path.endsWith("/create")).map((c) => `${c.method} ${c.path.replace(/\d{10}$/, "")}`)).toEqual([
+      `DELETE /v1.41/services/backup-job-backup-${VAULT_DATA}-`,
+      "POST /v1.41/services/create",
+      "DELETE /v1.41/services/backup-job-check-repository-",
+    ]);
 
     const m = await agent.metrics();
     for (const v of [VAULT_DATA, MEALIE_DATA, GITEA_DATA]) {
@@ -209,6 +227,11 @@ describe("start and API", () => {
     }
     expect(sample(m, "backup_running")).toBe(0);
     expect(sample(m, "backup_forget_last_success_timestamp_seconds")).toBe(0);
+    // Daily: two days.
+    expect(sample(m, "backup_max_age_seconds")).toBe(172800);
+    const startedAt = Date.parse(agent.events[0].time) / 1000;
+    expect(sample(m, "backup_agent_start_timestamp_seconds")).toBeGreaterThanOrEqual(Math.floor(startedAt) - 2);
+    expect(sample(m, "backup_agent_start_timestamp_seconds")).toBeLessThanOrEqual(startedAt);
 
     expect((await agent.api("GET", "/healthz", null, "anything")).status).toBe(200);
     expect((await agent.api("GET", "/api/status", null)).status).toBe(401);
@@ -229,10 +252,69 @@ describe("start and API", () => {
     expect(status).toMatchObject({ running: null, queued: 0 });
     expect(new Date(status.nextRun).getHours()).toBe(3);
     expect(status.volumes.map((v: any) => v.lastResult)).toEqual([null, null, null]);
-    // Nothing ran: no scaling, no job.
+    // Nothing ran but the read of the repository: no scaling, no other job.
     expect(swarm.updates()).toEqual([]);
-    expect(swarm.jobs).toEqual([]);
+    expect(swarm.jobs.map((j) => [j.spec.Name.replace(/-\d{10}$/, ""), j.spec.TaskTemplate.ContainerSpec.Args])).toEqual([["backup-job-check-repository", ["snapshots", "--json", "--latest", "1"]]]);
+    expect(swarm.jobs[0].removedAt).toBeDefined();
     expect(agent.logs.join("\n")).not.toContain(TOKEN);
+  });
+});
+
+describe("the repository's snapshots", () => {
+  test("at start each volume's last success is its latest snapshot (by host and path) in the repository; an unreadable one is read again by the next run", async () => {
+    const repo: Restic = {
+      repositoryExists: true,
+      unreadable: true,
+      snapshots: [
+        // restic's own fields; times with nanoseconds and an offset, as restic writes them.
+        { time: "2024-05-01T03:00:04.123456789+02:00", hostname: NODE, paths: [`/data/${VAULT_DATA}`], tags: [`volume=${VAULT_DATA}`], id: SNAP, short_id: SNAP.slice(0, 8) },
+        { time: "2024-05-02T03:00:00.5Z", hostname: NODE, paths: [`/data/${VAULT_DATA}`, "/etc"], id: "1".repeat(64) },
+        // Same path, other node: another volume of that name, not this one.
+        { time: "2024-05-02T03:00:00Z", hostname: "swarm-manager-3", paths: [`/data/${MEALIE_DATA}`], id: "2".repeat(64) },
+        { time: "2024-04-30T01:00:00Z", hostname: "swarm-worker-1", paths: [`/data/${MEALIE_DATA}`], id: "3".repeat(64) },
+      ],
+    };
+    swarm.handler = restic(repo);
+    const agent = await start(setup({ schedule: { everySeconds: 3600 } }));
+    // Cannot be read now: logged, nothing learned, the agent goes on.
+    expect(agent.events.find((e) => e.event === "repository-read-failed")).toMatchObject({ error: expect.stringMatching(/wrong password/), retry: "at the next run" });
+    expect((await agent.status()).volumes.map((v: any) => v.lastSuccess)).toEqual([null, null, null]);
+    expect(sample(await agent.metrics(), "backup_max_age_seconds")).toBe(7200);
+
+    // The next run's repository check reads it; that run's own backups then count as newer.
+    repo.unreadable = false;
+    swarm.handler = restic({ ...repo, backup: () => ({ exitCode: 1, stderr: ["Fatal: connection lost"] }) });
+    await agent.api("POST", "/api/backup");
+    await runEnd(agent);
+    const status = await agent.status();
+    expect(status.volumes.map((v: any) => [v.swarmVolume, v.lastSuccess, v.lastSnapshot, v.lastResult])).toEqual([
+      [VAULT_DATA, "2024-05-01T01:00:04.123Z", SNAP, "failed"],
+      [MEALIE_DATA, "2024-04-30T01:00:00.000Z", "3".repeat(64), "failed"],
+      [GITEA_DATA, null, null, "failed"],
+    ]);
+    const m = await agent.metrics();
+    expect(sample(m, `backup_last_success_timestamp_seconds{volume="${VAULT_DATA}",node="${NODE}"}`)).toBe(Date.parse("2024-05-01T01:00:04Z") / 1000);
+    expect(sample(m, `backup_last_success_timestamp_seconds{volume="${MEALIE_DATA}",node="swarm-worker-1"}`)).toBe(Date.parse("2024-04-30T01:00:00Z") / 1000);
+    expect(sample(m, `backup_last_success_timestamp_seconds{volume="${GITEA_DATA}",node="${NODE}"}`)).toBe(0);
+  });
+
+  test("a restarted agent reports the repository's last good backups from the start", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    const first = await start(setup());
+    await first.api("POST", `/api/backup/${VAULT_DATA}`);
+    await runEnd(first);
+    const before = await volumeState(first, VAULT_DATA);
+    await first.stop();
+
+    const at = new Date(Date.parse(before.lastSuccess) - 5000).toISOString().replace("Z", "123456+00:00");
+    swarm.handler = restic({ repositoryExists: true, snapshots: [{ time: at, hostname: NODE, paths: [`/data/${VAULT_DATA}`], id: SNAP }] });
+    const second = await Agent.start(dir, setup());
+    agents.push(second);
+    await second.waitEvent("repository-read");
+    expect(await volumeState(second, VAULT_DATA)).toMatchObject({ lastSnapshot: SNAP, lastResult: null });
+    expect(sample(await second.metrics(), `backup_last_success_timestamp_seconds{volume="${VAULT_DATA}",node="${NODE}"}`)).toBe(Math.floor(Date.parse(at) / 1000));
+    expect(second.events.some((e) => e.event === "run-start")).toBe(false);
+    expect(sample(await second.metrics(), "backup_running")).toBe(0);
   });
 });
 
@@ -243,7 +325,7 @@ describe("backup", () => {
     await runEnd(agent);
     // The schedule goes on: what follows looks at the first run only.
     const endAt = Date.parse(agent.events.find((e) => e.event === "run-end").time);
-    const first = swarm.jobs.filter((j) => j.createdAt <= endAt);
+    const first = made().filter((j) => j.createdAt <= endAt);
     const updates = (name: string) => swarm.updates(name).filter((u) => u.at <= endAt);
     const started = agent.events.find((e) => e.event === "run-start");
     expect(started.reason).toBe("schedule");
@@ -344,7 +426,7 @@ describe("backup", () => {
       "credentialsSecret: the agent's service backup_agent mounts no secret with target restic_credentials (its targets: backup_token, restic_password). Fix: mount it there (compose: secrets: - source: <the secret>, target: restic_credentials, mode: 0400), or set credentialsSecret to the target it has",
     );
     expect(status.volumes[0].lastError).not.toContain("passwordSecret");
-    expect(swarm.jobs).toEqual([]);
+    expect(made()).toEqual([]);
     expect(swarm.updates()).toEqual([]);
     expect(swarm.calls.some((c) => c.path.includes("/secrets"))).toBe(false);
 
@@ -370,7 +452,7 @@ describe("backup", () => {
     await agent.api("POST", `/api/restore/${VAULT_DATA}`);
     await agent.waitEvent("restore-end");
     expect((await volumeState(agent, VAULT_DATA)).restore).toMatchObject({ result: "failed", error: expect.stringMatching(/^service: there is no Swarm service backup_agnet/) });
-    expect(swarm.jobs).toEqual([]);
+    expect(made()).toEqual([]);
     expect(swarm.updates()).toEqual([]);
     expect(swarm.replicas(VAULT)).toBe(1);
   });
@@ -395,7 +477,7 @@ describe("backup", () => {
     expect((await volumeState(agent, MEALIE_DATA)).lastError).toMatch(/is empty/);
     expect(swarm.replicas(VAULT)).toBe(1);
     expect(swarm.replicas(GITEA)).toBe(1);
-    expect(swarm.jobs.every((j) => j.removedAt !== undefined)).toBe(true);
+    expect(made().every((j) => j.removedAt !== undefined)).toBe(true);
     const m = await agent.metrics();
     expect(sample(m, `backup_runs_total{volume="${VAULT_DATA}",result="failed"}`)).toBe(1);
     expect(sample(m, `backup_runs_total{volume="${VAULT_DATA}",result="ok"}`)).toBe(0);
@@ -459,7 +541,7 @@ describe("backup", () => {
     const agent = await start(setup({ retention: { daily: 0, weekly: 0, monthly: 0 } }));
     await agent.api("POST", "/api/backup");
     await runEnd(agent);
-    expect(swarm.jobs.slice(0, 3).map((j) => j.spec.TaskTemplate.ContainerSpec.Args[0])).toEqual(["snapshots", "init", "backup"]);
+    expect(made().slice(0, 3).map((j) => j.spec.TaskTemplate.ContainerSpec.Args[0])).toEqual(["snapshots", "init", "backup"]);
     expect(agent.events.some((e) => e.event === "repository-init")).toBe(true);
     expect(jobs("forget")).toEqual([]);
     expect((await agent.status()).volumes.map((v: any) => v.lastResult)).toEqual(["ok", "ok", "ok"]);
@@ -568,7 +650,7 @@ describe("with the JIT helper", () => {
     swarm.handler = restic({ repositoryExists: true });
     let jobsAtRelease = -1;
     jit.onCall = (c) => {
-      if (c.action === "release") jobsAtRelease = swarm.jobs.filter((j) => j.removedAt !== undefined).length;
+      if (c.action === "release") jobsAtRelease = made().filter((j) => j.removedAt !== undefined).length;
     };
     const agent = await start(jitSetup({ replicas: { [MEALIE]: 1 } }));
     await agent.api("POST", `/api/restore/${MEALIE_DATA}`);
@@ -578,7 +660,7 @@ describe("with the JIT helper", () => {
     expect(jit.log).toEqual(["stop mealie/mealie?force=true", "hold mealie/mealie?seconds=66", "release mealie/mealie"]);
     expect(jit.calls.every((c) => c.ok && c.status === 200)).toBe(true);
     const holdAt = jit.calls[1].at;
-    expect(swarm.jobs.map((j) => j.createdAt >= holdAt)).toEqual([true, true]);
+    expect(made().map((j) => j.createdAt >= holdAt)).toEqual([true, true]);
     expect(jobsAtRelease).toBe(2);
     // The helper stopped it, not the agent, and it stays asleep until a request wakes it.
     expect(swarm.updates(MEALIE)).toEqual([]);
@@ -601,7 +683,7 @@ describe("restore", () => {
     expect(reply.json).toMatchObject({ status: "started", volume: MEALIE_DATA, snapshot: SNAP.slice(0, 8) });
     await agent.waitEvent("restore-end");
     expect(swarm.updates(MEALIE).map((u) => u.replicas)).toEqual([0, 1]);
-    const [empty, restore] = swarm.jobs;
+    const [empty, restore] = made();
     expect(empty.spec.TaskTemplate.ContainerSpec).toEqual({
       Image: "restic/restic:0.14.0",
       Command: ["/bin/sh", "-c", 'find "$1" -mindepth 1 -delete', "sh", `/data/${MEALIE_DATA}`],
@@ -618,7 +700,7 @@ describe("restore", () => {
     expect(restore.spec.TaskTemplate.Placement.Constraints).toEqual(["node.hostname == swarm-worker-1"]);
     expect(swarm.updates(MEALIE)[1].at).toBeGreaterThanOrEqual(restore.removedAt!);
     expect((await volumeState(agent, MEALIE_DATA)).restore).toMatchObject({ snapshot: SNAP.slice(0, 8), result: "ok", error: "" });
-    expect(swarm.jobs).toHaveLength(2);
+    expect(made()).toHaveLength(2);
   });
 
   test("a failed restore leaves the services stopped and says so", async () => {
