@@ -50,5 +50,8 @@ export function loadStackConfigFile(path: string): ValidationResult {
   if (!isPlainObject(config)) {
     throw new Error(`${path} has no "config:" map. Fix: put the homelab settings under config:, as in Pulumi.homelab.yaml.`);
   }
-  return validateConfig(homelabNamespace(config));
+  const homelab = homelabNamespace(config);
+  // A secret is `{secure: <ciphertext>}` in the file.
+  const secrets = Object.keys(homelab).filter((key) => isPlainObject(homelab[key]) && Object.keys(homelab[key] as object).join() === "secure");
+  return validateConfig(homelab, secrets);
 }

@@ -13,13 +13,28 @@ import { StackSource } from "../compose/types";
 export function loadPulumiConfig(): ValidationResult {
   const flat = Object.fromEntries(Object.entries(pulumi.runtime.allConfig()).map(([k, v]) => [k, decodePulumiConfigValue(v)]));
   try {
-    const result = validateConfig(homelabNamespace(flat));
+    const result = validateConfig(homelabNamespace(flat), secretConfigKeys());
     for (const w of result.warnings) pulumi.log.warn(`${w.key}: ${w.message}`);
     return result;
   } catch (err) {
     if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
     throw err;
   }
+}
+
+/**
+ * The `homelab:` keys the stack config holds as secrets. The Node.js language host hands the
+ * program their full names in PULUMI_CONFIG_SECRET_KEYS (a JSON list), beside the values in
+ * PULUMI_CONFIG; the SDK reads the same variable but does not export its reader.
+ */
+export function secretConfigKeys(env: NodeJS.ProcessEnv = process.env): string[] {
+  let keys: unknown;
+  try {
+    keys = JSON.parse(env.PULUMI_CONFIG_SECRET_KEYS ?? "[]");
+  } catch {
+    return [];
+  }
+  return Array.isArray(keys) ? keys.filter((k): k is string => typeof k === "string" && k.startsWith("homelab:")).map((k) => k.slice("homelab:".length)) : [];
 }
 
 /**

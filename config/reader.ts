@@ -176,11 +176,11 @@ export class MapReader {
     return MapReader.of(this.issues, this.child(name), this.raw(name));
   }
 
-  /** Call last: every key not read by a getter is reported as unknown. */
-  rejectUnknownKeys(): void {
+  /** Call last: every key not read by a getter (nor in `except`) is reported as unknown. */
+  rejectUnknownKeys(except: ReadonlySet<string> = new Set()): void {
     const allowed = [...this.seen];
     for (const name of Object.keys(this.value)) {
-      if (!this.seen.has(name)) {
+      if (!this.seen.has(name) && !except.has(name)) {
         this.issues.error(this.child(name), `unknown setting; ${suggestKey(name, allowed)} Fix: rename or remove it.`);
       }
     }

@@ -7,6 +7,7 @@ import { ConfigError, ConfigIssue } from "./reader";
 import { parseBackupSchedule } from "./duration";
 import { DEFAULT_BACKUP_REPOSITORY, DEFAULT_ZRAM_MIB, DEFAULTS } from "./schema";
 import { validateConfig } from "./validate";
+import { secretConfigKeys } from "./pulumi";
 import { RawConfig, RawNode, STACKS, USER_KEY, newEd25519PublicKey, sshKeygenPair, stackFile, validRaw } from "../tests/fixtures";
 
 /** The issues a config is rejected with; fails the test when it is accepted. */
@@ -481,5 +482,32 @@ describe("loadStackConfigFile", () => {
 
   test("a missing file names the flag to use", () => {
     expect(() => loadStackConfigFile("/nonexistent/Pulumi.x.yaml")).toThrow(/Fix: pass --stack NAME/);
+  });
+});
+
+describe("config secrets beside the settings", () => {
+  test("a key held as a secret is not an unknown setting; the same key in plain text is", () => {
+    const withKey = edited((c) => void ((c as any).backupSshKey = "-----BEGIN OPENSSH PRIVATE KEY-----"));
+    expect(() => validateConfig(withKey, ["backupSshKey"])).not.toThrow();
+    expect(rejection(withKey)).toEqual([{ key: "homelab:backupSshKey", message: expect.stringContaining("unknown setting") }]);
+  });
+
+  test("the language host's PULUMI_CONFIG_SECRET_KEYS names them; a stack config file marks them secure:", () => {
+    expect(secretConfigKeys({ PULUMI_CONFIG_SECRET_KEYS: '["homelab:backupSshKey","aws:secretKey","homelab:ntfyTopic"]' })).toEqual(["backupSshKey", "ntfyTopic"]);
+    expect(secretConfigKeys({})).toEqual([]);
+    expect(secretConfigKeys({ PULUMI_CONFIG_SECRET_KEYS: "not json" })).toEqual([]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "secret-keys-"));
+    try {
+      const file = path.join(dir, "Pulumi.x.yaml");
+      const doc = YAML.parse(fs.readFileSync(stackFile("homelab"), "utf8"));
+      doc.config["homelab:backupSshKey"] = { secure: "v1:abc:def" };
+      fs.writeFileSync(file, YAML.stringify(doc));
+      expect(() => loadStackConfigFile(file)).not.toThrow();
+      doc.config["homelab:backupSshKey"] = "plain text";
+      fs.writeFileSync(file, YAML.stringify(doc));
+      expect(() => loadStackConfigFile(file)).toThrow(/homelab:backupSshKey: unknown setting/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

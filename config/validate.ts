@@ -408,7 +408,12 @@ function readAcme(issues: IssueList, r: MapReader): AcmeConfig | undefined {
   return { email, dnsProvider, credentials, ...(caServer ? { caServer } : {}) };
 }
 
-export function validateConfig(raw: Record<string, unknown>): ValidationResult {
+/**
+ * @param secretKeys keys (without `homelab:`) the stack config holds as secrets (`pulumi config set
+ * --secret`): the stacks' and the platform's credentials, checked where they are used
+ * (config/stacks.ts), never settings, so not reported as unknown here.
+ */
+export function validateConfig(raw: Record<string, unknown>, secretKeys: readonly string[] = []): ValidationResult {
   const issues = new IssueList();
   const root = MapReader.of(issues, "homelab:", raw);
   const domain = root.string("domain", DEFAULTS.domain, "give a DNS domain such as home.arpa").toLowerCase();
@@ -428,7 +433,7 @@ export function validateConfig(raw: Record<string, unknown>): ValidationResult {
   }
   const nodes = nodeItems.flatMap((item) => readNode(issues, item.key, item.value) ?? []);
   const platform = readPlatform(issues, root.map("platform"));
-  root.rejectUnknownKeys();
+  root.rejectUnknownKeys(new Set(secretKeys));
   checkTopology(issues, nodes, network);
   if (updates.rebootStrategy === "staggered" && nodes.filter((n) => n.role === "manager").length > 7) {
     issues.error("homelab:updates.rebootStrategy", "staggered gives each manager its own weekday, so it allows at most 7 managers. Fix: use off and reboot by hand.");
