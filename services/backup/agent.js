@@ -14,7 +14,9 @@
  *
  * A just-in-time volume is backed up only while its services sleep. With the `jit` config, the JIT
  * helper is asked to hold them asleep for the job's time (POST /api/hold), so that no request wakes
- * them under it, and to release them afterwards.
+ * them under it, and to release them afterwards. A just-in-time repository (MinIO, `keepAwake`) is
+ * the other way round: the helper keeps it awake for the whole operation (POST /api/keepawake),
+ * since the jobs reach it directly and their traffic never counts as use there.
  *
  * Runs as `node /app/agent.js [/etc/backup/config.json]` on node:18 with this file as a Swarm
  * config: one CommonJS file, Node's standard library only. `node agent.js --healthcheck [config]`
@@ -59,7 +61,7 @@ const SNAPSHOT = /^(latest|[0-9a-f]{8,64})$/;
  *   credentialsSecret: string | undefined, sshKeySecret: string | undefined, knownHostsSecret: string | undefined,
  *   network: string | undefined, retention: { daily: number, weekly: number, monthly: number },
  *   jobTimeoutSeconds: number, quiesceTimeoutSeconds: number, jitRetrySeconds: number, pollSeconds: number,
- *   jit: JitConfig | undefined, volumes: VolumeConfig[] }} Config
+ *   jit: JitConfig | undefined, keepAwake: string[], volumes: VolumeConfig[] }} Config
  * @typedef {"ok" | "failed" | "deferred"} Result
  * @typedef {{ name: string, replicas: number }} Scaled
  * @typedef {{ kind: "backup", volumes: Set<string> | null, forget: boolean, reason: string }} BackupOp
@@ -250,6 +252,12 @@ function checkConfig(raw, problems) {
   const jitRetrySeconds = top.seconds("jitRetrySeconds", 600);
   const pollSeconds = top.seconds("pollSeconds", 2);
   const jit = readJit(problems, top.get("jit"));
+  const keepAwake = top.list("keepAwake").map((s, i) => {
+    if (typeof s === "string" && JIT_NAME.test(s)) return s;
+    top.problem(`keepAwake[${i}]`, `expected a JIT helper config name "<stack>/<service>", e.g. "minio/minio", got ${shown(s)}`);
+    return "";
+  });
+  if (keepAwake.length && !jit) top.problem("keepAwake", 'needs the jit key, to reach the JIT helper that keeps these awake: add "jit": { "host": "<the helper\'s apiHost>" }, or remove keepAwake if the repository\'s service is not just in time');
   /** @type {VolumeConfig[]} */
   const volumes = top.list("volumes").map((v, i) => {
     const vs = new Section(problems, `volumes[${i}]`, v);
@@ -280,7 +288,7 @@ function checkConfig(raw, problems) {
   });
   top.close();
   const target = (/** @type {string | undefined} */ t) => t && targetName(t);
-  return { listen, metricsListen, docker, apiHost, tokenFile, service, schedule, repository, resticImage, passwordSecret, credentialsSecret: target(credentialsSecret), sshKeySecret: target(sshKeySecret), knownHostsSecret: target(knownHostsSecret), network, retention, jobTimeoutSeconds, quiesceTimeoutSeconds, jitRetrySeconds, pollSeconds, jit, volumes };
+  return { listen, metricsListen, docker, apiHost, tokenFile, service, schedule, repository, resticImage, passwordSecret, credentialsSecret: target(credentialsSecret), sshKeySecret: target(sshKeySecret), knownHostsSecret: target(knownHostsSecret), network, retention, jobTimeoutSeconds, quiesceTimeoutSeconds, jitRetrySeconds, pollSeconds, jit, keepAwake, volumes };
 }
 
 /**
@@ -507,35 +515,42 @@ async function tasksOf(service) {
 const stateOf = (task) => String((task && task.Status && task.Status.State) || "");
 
 // ---------------------------------------------------------------------------------------------
-// The JIT helper's API (config `jit`): holding just-in-time services asleep around a job.
+// The JIT helper's API (config `jit`): holding just-in-time services asleep around a job, and
+// keeping the repository's awake around an operation (config `keepAwake`).
 
 /**
- * One POST to the JIT helper's API about one of its services, on its apiHost with its token.
- * Resolves with the status and the error it gave; rejects, naming the helper's URL, when it does
- * not answer.
- * @param {"hold" | "release" | "stop"} action @param {string} name @param {string} [query]
- * @returns {Promise<{ status: number, error: string }>}
+ * One request to the JIT helper's API, on its apiHost with its token. Resolves with the status,
+ * the body parsed as JSON (null if it is not) and the error it gave (empty below 300); rejects,
+ * naming the helper's URL, when it does not answer.
+ * @param {string} method @param {string} path @returns {Promise<{ status: number, json: any, error: string }>}
  */
-async function jitCall(action, name, query = "") {
+async function jitRequest(method, path) {
   const jit = /** @type {JitConfig} */ (cfg.jit);
-  // The name's slash as %2F: the helper's config name, not a path.
-  const path = `/api/${action}/${encodeURIComponent(name)}${query}`;
   const headers = { host: jit.host, authorization: `Bearer ${jitToken.toString("utf8")}`, "content-length": 0 };
   let reply;
   try {
-    reply = await exchange({ host: jit.connect.host, port: jit.connect.port, method: "POST", path, agent: false, headers }, JIT_TIMEOUT_MS);
+    reply = await exchange({ host: jit.connect.host, port: jit.connect.port, method, path, agent: false, headers }, JIT_TIMEOUT_MS);
   } catch (err) {
-    throw new Error(`the JIT helper at ${jit.url} did not answer POST ${path}: ${messageOf(err)}`);
+    throw new Error(`the JIT helper at ${jit.url} did not answer ${method} ${path}: ${messageOf(err)}`);
   }
   const text = reply.body.toString("utf8");
-  let error = text.slice(0, 200).trim();
+  let json = null;
   try {
-    const json = JSON.parse(text);
-    if (json && typeof json.error === "string") error = json.error;
+    json = JSON.parse(text);
   } catch {
-    // Not JSON: the text itself.
+    // Not JSON: the text itself is the error.
   }
-  return { status: reply.status, error: reply.status === 200 ? "" : error };
+  const error = json && typeof json.error === "string" ? json.error : text.slice(0, 200).trim();
+  return { status: reply.status, json, error: reply.status < 300 ? "" : error };
+}
+
+/**
+ * A POST to the JIT helper's API about one of its services.
+ * @param {"hold" | "release" | "stop" | "keepawake"} action @param {string} name @param {string} [query]
+ */
+function jitCall(action, name, query = "") {
+  // The name's slash as %2F: the helper's config name, not a path.
+  return jitRequest("POST", `/api/${action}/${encodeURIComponent(name)}${query}`);
 }
 
 /** @param {string} name @param {string} what @param {{ status: number, error: string }} r */
@@ -576,20 +591,79 @@ async function holdJit(vol, seconds, stopFirst, held) {
 }
 
 /**
- * Releases the holds taken, each one even if another fails. A release that fails is logged: the
- * hold then ends at its time.
- * @param {Volume} vol @param {string[]} held
+ * Releases the holds or keep-awake leases taken, each one even if another fails. A release that
+ * fails is logged: the hold or lease then ends at its time.
+ * @param {string[]} held @param {Record<string, string>} fields what the logs say it was for
  */
-async function releaseJit(vol, held) {
+async function releaseJit(held, fields) {
   for (const name of held) {
     try {
       const r = await jitCall("release", name);
       if (r.status !== 200) throw jitRefused(name, "releasing", r);
-      log("jit-release", { volume: vol.c.swarmVolume, service: name });
+      log("jit-release", { ...fields, service: name });
     } catch (err) {
-      log("jit-release-failed", { volume: vol.c.swarmVolume, service: name, error: messageOf(err) });
+      log("jit-release-failed", { ...fields, service: name, error: messageOf(err) });
     }
   }
+}
+
+/** The repository's JIT services (keepAwake) the helper keeps awake for the operation in progress, and until when (ms). */
+const lease = { names: /** @type {string[]} */ ([]), until: 0 };
+
+/**
+ * Has the JIT helper keep the repository's services awake for `seconds` (at most its longest
+ * lease), and waits until it reports each one awake, up to quiesceTimeoutSeconds. Each service it
+ * accepted is released by releaseRepository, whatever happens next. Throws, naming the helper
+ * and the service, when one cannot be woken. Nothing to do without keepAwake.
+ * @param {number} seconds
+ */
+async function keepRepositoryAwake(seconds) {
+  const n = Math.min(Math.ceil(seconds), MAX_HOLD_SECONDS);
+  const asked = Date.now();
+  /** @type {string[]} */
+  const waking = [];
+  for (const name of cfg.keepAwake) {
+    const r = await jitCall("keepawake", name, `?seconds=${n}`);
+    if (r.status !== 200 && r.status !== 202) throw jitRefused(name, "keeping awake", r);
+    if (!lease.names.includes(name)) lease.names.push(name);
+    log("jit-keepawake", { service: name, seconds: n, awake: r.status === 200 });
+    if (r.status === 202) waking.push(name);
+  }
+  lease.until = asked + n * 1000;
+  const deadline = asked + cfg.quiesceTimeoutSeconds * 1000;
+  while (waking.length) {
+    const r = await jitRequest("GET", "/api/status");
+    /** @type {any[]} */
+    const list = r.json && Array.isArray(r.json.services) ? r.json.services : [];
+    if (r.status !== 200) throw jitRefused("its services", "listing", r);
+    for (const name of [...waking]) {
+      const state = list.find((s) => s && s.name === name);
+      if (state && state.state === "awake") waking.splice(waking.indexOf(name), 1);
+      else if (Date.now() >= deadline) {
+        const seen = state ? `${state.state}${state.lastError ? `: ${state.lastError}` : ""}` : "not in its status";
+        throw new Error(`the JIT helper at ${/** @type {JitConfig} */ (cfg.jit).url} did not report ${name} awake within ${cfg.quiesceTimeoutSeconds} s (quiesceTimeoutSeconds); it is ${seen}`);
+      }
+    }
+    if (waking.length) await sleep(cfg.pollSeconds * 1000);
+  }
+}
+
+/** Ends the keep-awake leases of the operation that ends. */
+async function releaseRepository() {
+  const names = lease.names.splice(0);
+  lease.until = 0;
+  await releaseJit(names, { for: "repository" });
+}
+
+/**
+ * A volume whose JIT services serve the repository cannot be backed up or restored: they would
+ * have to sleep while they are kept awake for the job. The reason, or "" for any other volume.
+ * @param {Volume} vol
+ */
+function servesRepository(vol) {
+  const both = vol.c.jitNames.filter((n) => cfg.keepAwake.includes(n));
+  if (both.length === 0) return "";
+  return `keepAwake and this volume's jitNames both name ${both.join(", ")}: it serves the repository, so it cannot sleep for its own volume's backup or restore. Fix: leave this volume out of the backups (homelab:platform.backup.exclude), or use a repository elsewhere`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -754,6 +828,9 @@ async function runJob(kind, subject, r, complete) {
   // then named in every call about it (tasks, logs, removal): the socket filter allows those by
   // the name's prefix.
   const name = `${JOB_PREFIX}${kind}-${subject.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 33)}-${Math.floor(Date.now() / 1000)}`;
+  // A lease capped at the helper's longest may end before a long operation does: renewed before a
+  // job that could outlast it.
+  if (lease.names.length && lease.until - Date.now() < cfg.jobTimeoutSeconds * 1000) await keepRepositoryAwake(cfg.jobTimeoutSeconds + 60);
   const spec = await jobSpec(name, subject, r);
   const created = await docker("POST", "/services/create", spec);
   log("job-start", { job: name, id: created && created.ID, node: r.node, args: (r.command || []).concat(r.args).join(" ") });
@@ -886,12 +963,14 @@ async function backupVolume(vol) {
   /** @type {{ result: Result, error?: string }} */
   let outcome;
   try {
+    const conflict = servesRepository(vol);
+    if (conflict) throw new Error(conflict);
     const asleep = !usesJitHelper(vol) || (await holdJit(vol, cfg.jobTimeoutSeconds + cfg.quiesceTimeoutSeconds + 60, false, held));
     outcome = asleep ? await stopAndBackUp(vol) : { result: "deferred", error: `the JIT helper found a service of this just-in-time volume awake; tried again in ${cfg.jitRetrySeconds} s` };
   } catch (err) {
     outcome = { result: "failed", error: messageOf(err) };
   }
-  await releaseJit(vol, held);
+  await releaseJit(held, { volume: vol.c.swarmVolume });
   if (outcome.result === "ok") vol.lastSuccess = Date.now();
   record(vol, outcome.result, started, outcome.error);
 }
@@ -954,19 +1033,26 @@ async function backupRun(op) {
   log("run-start", { reason: op.reason, volumes: list.map((v) => v.c.swarmVolume).join(",") });
   let repositoryError = "";
   try {
+    // Every job of the run may take jobTimeoutSeconds (the check, an init, one per volume, the
+    // forget), and every volume's services quiesceTimeoutSeconds to stop.
+    await keepRepositoryAwake((list.length + 3) * cfg.jobTimeoutSeconds + list.length * cfg.quiesceTimeoutSeconds + 60);
     await ensureRepository();
   } catch (err) {
     repositoryError = messageOf(err);
     log("repository-failed", { error: repositoryError });
   }
-  for (const vol of list) {
-    pending.delete(vol.c.swarmVolume);
-    vol.retryAt = 0;
-    if (repositoryError) record(vol, "failed", Date.now(), repositoryError);
-    else await backupVolume(vol);
+  try {
+    for (const vol of list) {
+      pending.delete(vol.c.swarmVolume);
+      vol.retryAt = 0;
+      if (repositoryError) record(vol, "failed", Date.now(), repositoryError);
+      else await backupVolume(vol);
+    }
+    const r = cfg.retention;
+    if (op.forget && !repositoryError && r.daily + r.weekly + r.monthly > 0) await forget();
+  } finally {
+    await releaseRepository();
   }
-  const r = cfg.retention;
-  if (op.forget && !repositoryError && r.daily + r.weekly + r.monthly > 0) await forget();
   planRetry(list.filter((v) => v.lastResult === "deferred"));
   log("run-end", { reason: op.reason, results: list.map((v) => `${v.c.swarmVolume}=${v.lastResult}`).join(",") });
 }
@@ -1003,9 +1089,13 @@ async function restoreRun(op) {
   /** @type {unknown} */
   let failed = null;
   try {
+    const conflict = servesRepository(vol);
+    if (conflict) throw new Error(conflict);
     // The restore job's secrets are checked before anything is stopped or emptied: a missing one
     // found only at that job would leave the volume empty.
     await jobSecrets();
+    // The repository is awake before the app is stopped: if it cannot be woken, nothing is touched.
+    await keepRepositoryAwake(2 * cfg.jobTimeoutSeconds + cfg.quiesceTimeoutSeconds + 60);
     // Stopped by the JIT helper even if awake, and held asleep: released afterwards, it stays
     // asleep until the next request wakes it on the restored data.
     if (usesJitHelper(vol)) await holdJit(vol, holdSeconds, true, held);
@@ -1020,6 +1110,7 @@ async function restoreRun(op) {
   } catch (err) {
     failed = err;
   }
+  await releaseRepository();
   if (failed) {
     // Services are not started on a volume that may now be empty or half restored, and JIT ones
     // stay held (no wake) until the hold ends.
@@ -1031,7 +1122,7 @@ async function restoreRun(op) {
     log("restore-end", { volume: vol.c.swarmVolume, result: "failed", error: state.error });
     return;
   }
-  await releaseJit(vol, held);
+  await releaseJit(held, { volume: vol.c.swarmVolume });
   try {
     await resume(vol, /** @type {Scaled[]} */ (scaled));
     state.result = "ok";
@@ -1048,13 +1139,20 @@ async function restoreRun(op) {
  * and read again by the next run's repository check.
  */
 async function snapshotsRun() {
+  /** @type {JobOutcome | undefined} */
+  let check;
+  let error = "";
   try {
-    const check = await runJob("check", "repository", SNAPSHOTS_JOB, hasList);
-    if (!succeeded(check)) throw new Error(failure("restic snapshots", check));
-    learnSnapshots(check);
+    await keepRepositoryAwake(cfg.jobTimeoutSeconds + 60);
+    check = await runJob("check", "repository", SNAPSHOTS_JOB, hasList);
+    if (!succeeded(check)) error = failure("restic snapshots", check);
   } catch (err) {
-    log("repository-read-failed", { error: messageOf(err), retry: "at the next run" });
+    error = messageOf(err);
   }
+  // Released first: what is logged next marks the end of this operation.
+  await releaseRepository();
+  if (error || !check) log("repository-read-failed", { error, retry: "at the next run" });
+  else learnSnapshots(check);
 }
 
 /**

@@ -18,6 +18,7 @@ const MEALIE = "mealie_mealie";
 const MEALIE_DATA = "mealie_data";
 const GITEA = "forgejo_forgejo";
 const GITEA_DATA = "forgejo_data";
+const MINIO = "minio_minio";
 const SNAP = "4f3c2a1b9e8d7c6b5a4f3c2a1b9e8d7c6b5a4f3c2a1b9e8d7c6b5a4f3c2a1b9e";
 /** The agent's own service, and the restic password's secret as the platform names it (by content). */
 const AGENT_SERVICE = "backup_agent";
@@ -190,7 +191,12 @@ describe("config", () => {
     expect(code).toBe(2);
     for (const key of ["jit.url: expected an http:// URL", "jit.host:", "jit.typo: unknown key", "jit.tokenFile: cannot read", "volumes[0].jitNames: is only for a just-in-time volume", "volumes[1].jitNames: is required", "volumes[2].jitNames[0]:"]) {
       expect(stderr).toContain(key);
-    }  });
+    }
+    const awake = await Agent.refuse(dir, { ...base, keepAwake: ["minio/minio", "minio minio"] });
+    expect(awake.code).toBe(2);
+    expect(awake.stderr).toContain("keepAwake[1]: expected a JIT helper config name");
+    expect(awake.stderr).toContain('keepAwake: needs the jit key, to reach the JIT helper that keeps these awake: add "jit": { "host": "<the helper\'s apiHost>" }');
+  });
 
   test("a missing token file is named", async () => {
     const { code, stderr } = await Agent.refuse(dir, { ...(setup() as any), tokenFile: path.join(dir, "nope") });
@@ -671,6 +677,124 @@ describe("with the JIT helper", () => {
     await agent.waitEvent("restore-end", (e) => e.result === "failed");
     expect((await volumeState(agent, MEALIE_DATA)).restore.error).toMatch(/no snapshot found.*held asleep by the JIT helper until about .*: mealie\/mealie$/);
     expect(jit.log.slice(3)).toEqual(["stop mealie/mealie?force=true", "hold mealie/mealie?seconds=66"]);
+  });
+});
+
+describe("keeping the repository awake", () => {
+  /** jitSetup() with MinIO asleep in the swarm and kept awake as the repository's service. */
+  function repoSetup(s: Setup = {}): object {
+    swarm.addService(MINIO, 0);
+    return { ...(jitSetup(s) as any), keepAwake: ["minio/minio"], ...s.extra };
+  }
+  const after = (t: number) => jit.calls.filter((c) => c.at >= t).map((c) => `${c.action} ${c.name}${[...c.query].length ? `?${c.query}` : ""}`.trim());
+
+  test("the read at start and every run keep the repository's JIT service awake from before their first job until after their last, once the helper reports it awake", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    jit.wakeDelayMs = 200;
+    const agent = await start(repoSetup());
+    // At start: one job's time + 60 s; polled until awake; released once the job is removed.
+    const [check] = swarm.jobs;
+    const asked = jit.calls[0];
+    expect(jit.log[0]).toBe("keepawake minio/minio?seconds=62");
+    expect(jit.log.slice(1, -1).length).toBeGreaterThan(0);
+    expect(jit.log.slice(1, -1).every((l) => l === "status ")).toBe(true);
+    expect(jit.log.at(-1)).toBe("release minio/minio");
+    expect(check.createdAt).toBeGreaterThanOrEqual(asked.at + 200);
+    expect(check.removedAt).toBeLessThanOrEqual(jit.calls.at(-1)!.at);
+    expect(jit.calls.every((c) => c.ok)).toBe(true);
+
+    // Asleep again (idle) by the time of the run.
+    swarm.scale(MINIO, 0);
+    const runAt = Date.now();
+    await agent.api("POST", "/api/backup");
+    await runEnd(agent);
+    const calls = after(runAt).filter((c) => c !== "status");
+    // (3 volumes + check, init, forget) jobs × 2 s + 3 × 2 s to stop + 60 s.
+    expect(calls).toEqual(["keepawake minio/minio?seconds=78", "hold mealie/mealie?seconds=64", "release mealie/mealie", "release minio/minio"]);
+    const keep = jit.calls.find((c) => c.at >= runAt && c.action === "keepawake")!;
+    const release = jit.calls.filter((c) => c.action === "release" && c.name === "minio/minio").at(-1)!;
+    expect(made().map((j) => j.spec.TaskTemplate.ContainerSpec.Args[0])).toEqual(["snapshots", "backup", "backup", "backup", "forget"]);
+    for (const j of made()) {
+      expect(j.createdAt).toBeGreaterThanOrEqual(keep.at + 200);
+      expect(j.removedAt).toBeLessThanOrEqual(release.at);
+    }
+    // Nothing was stopped before the repository was awake.
+    expect(swarm.updates().every((u) => u.name === MINIO || u.at >= keep.at + 200)).toBe(true);
+    expect((await agent.status()).volumes.map((v: any) => v.lastResult)).toEqual(["ok", "ok", "ok"]);
+  });
+
+  test("a repository the helper cannot wake fails every volume, naming the helper and the service: no service stopped, no job, no hold", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    jit.answer = (c) => (c.action === "keepawake" ? 503 : undefined);
+    const agent = await start(repoSetup());
+    const why = `the JIT helper at ${jit.url} answered 503 to keeping awake minio/minio: fake JIT helper: 503`;
+    // At start: logged, and the agent goes on.
+    expect(agent.events.find((e) => e.event === "repository-read-failed").error).toBe(why);
+    await agent.api("POST", "/api/backup");
+    await runEnd(agent);
+    const status = await agent.status();
+    expect(status.volumes.map((v: any) => [v.lastResult, v.lastError])).toEqual([
+      ["failed", why],
+      ["failed", why],
+      ["failed", why],
+    ]);
+    expect(swarm.jobs).toEqual([]);
+    expect(swarm.updates()).toEqual([]);
+    // Never accepted, so nothing to release.
+    expect(jit.log).toEqual(["keepawake minio/minio?seconds=62", "keepawake minio/minio?seconds=78"]);
+  });
+
+  test("a restore stops nothing until the repository is awake: one that never wakes fails it untouched (the lease released); once awake, it goes on", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    jit.wakeDelayMs = Infinity;
+    const agent = await start(repoSetup({ extra: { quiesceTimeoutSeconds: 0.5 } }));
+    const why = `the JIT helper at ${jit.url} did not report minio/minio awake within 0.5 s (quiesceTimeoutSeconds); it is waking`;
+    expect(agent.events.find((e) => e.event === "repository-read-failed").error).toBe(why);
+
+    const restoreAt = Date.now();
+    await agent.api("POST", `/api/restore/${VAULT_DATA}`);
+    await agent.waitEvent("restore-end");
+    expect((await volumeState(agent, VAULT_DATA)).restore).toMatchObject({ result: "failed", error: why });
+    expect(swarm.updates(VAULT)).toEqual([]);
+    expect(swarm.jobs).toEqual([]);
+    // 2 jobs × 2 s + 0.5 s to stop + 60 s.
+    expect(after(restoreAt).filter((c) => c !== "status")).toEqual(["keepawake minio/minio?seconds=65", "release minio/minio"]);
+
+    swarm.scale(MINIO, 0);
+    jit.wakeDelayMs = 100;
+    const againAt = Date.now();
+    await agent.api("POST", `/api/restore/${VAULT_DATA}`);
+    await agent.waitEvent("restore-end", (e) => e.result === "ok");
+    const keep = jit.calls.find((c) => c.at >= againAt && c.action === "keepawake")!;
+    expect(swarm.updates(VAULT).map((u) => u.replicas)).toEqual([0, 1]);
+    expect(swarm.updates(VAULT)[0].at).toBeGreaterThanOrEqual(keep.at + 100);
+    expect(after(againAt).filter((c) => c !== "status").at(-1)).toBe("release minio/minio");
+  });
+
+  test("a lease capped at the helper's 6 hours is renewed before each job that could outlast it", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    const agent = await start(repoSetup({ extra: { jobTimeoutSeconds: 30000 } }));
+    const runAt = Date.now();
+    await agent.api("POST", `/api/backup/${VAULT_DATA}`);
+    await runEnd(agent);
+    // Awake since the start: no polling. Asked for the run, then before the check and the backup.
+    expect(after(runAt)).toEqual(["keepawake minio/minio?seconds=21600", "keepawake minio/minio?seconds=21600", "keepawake minio/minio?seconds=21600", "release minio/minio"]);
+    const keeps = jit.calls.filter((c) => c.at >= runAt && c.action === "keepawake");
+    expect(made().map((j, i) => j.createdAt >= keeps[i + 1].at)).toEqual([true, true]);
+  });
+
+  test("a volume whose JIT service is the repository's fails with the fix, untouched; the others are backed up", async () => {
+    swarm.handler = restic({ repositoryExists: true });
+    const agent = await start({ ...(jitSetup() as any), keepAwake: ["mealie/mealie"] });
+    await agent.api("POST", "/api/backup");
+    await runEnd(agent);
+    const status = await agent.status();
+    expect(status.volumes.map((v: any) => v.lastResult)).toEqual(["ok", "failed", "ok"]);
+    expect(status.volumes[1].lastError).toBe(
+      "keepAwake and this volume's jitNames both name mealie/mealie: it serves the repository, so it cannot sleep for its own volume's backup or restore. Fix: leave this volume out of the backups (homelab:platform.backup.exclude), or use a repository elsewhere",
+    );
+    expect(jit.log.filter((l) => l.startsWith("hold"))).toEqual([]);
+    expect(jobs("backup").map((j) => j.spec.Labels["homelab.backup.job"])).toEqual([VAULT_DATA, GITEA_DATA]);
   });
 });
 

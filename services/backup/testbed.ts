@@ -288,8 +288,9 @@ export function documentedDockerCalls(service: string, apps: string[]): (method:
 }
 
 // ---------------------------------------------------------------------------------------------
-// A fake JIT helper: its API only (POST /api/hold, /api/release, /api/stop), on its apiHost with
-// its token. Services are the FakeSwarm's: `<stack>/<service>` is Swarm's `<stack>_<service>`.
+// A fake JIT helper: its API only (POST /api/hold, /api/release, /api/stop, /api/keepawake, GET
+// /api/status), on its apiHost with its token. Services are the FakeSwarm's: `<stack>/<service>`
+// is Swarm's `<stack>_<service>`.
 
 export const JIT_TOKEN = "jit-test-token-0123456789abcdef";
 export const JIT_HOST = "jit.home.arpa";
@@ -313,6 +314,10 @@ export class FakeJit {
   answer: (call: JitCall) => number | undefined = () => undefined;
   /** Called on each call before it is answered (to see what the swarm looks like then). */
   onCall: (call: JitCall) => void = () => {};
+  /** How long a keep-awake's wake takes before the status says "awake" (Infinity: never). */
+  wakeDelayMs = 150;
+  /** When each service woken by a keep-awake is ready. */
+  private readyAt = new Map<string, number>();
   private server?: http.Server;
   port = 0;
 
@@ -340,26 +345,49 @@ export class FakeJit {
     return { url: this.url, host: JIT_HOST, tokenFile };
   }
 
-  /** The calls as "action name[?query]", in order. */
+  /** The calls as "action name[?query]" ("status" for GET /api/status), in order. */
   get log(): string[] {
     return this.calls.map((c) => `${c.action} ${c.name}${[...c.query].length ? `?${c.query}` : ""}`);
+  }
+
+  /** As the helper's status says: asleep at 0 replicas, waking until a keep-awake's wake is done. */
+  private state(name: string): string {
+    const service = name.replace("/", "_");
+    if (!this.swarm.exists(service) || this.swarm.replicas(service) === 0) return "asleep";
+    return Date.now() < (this.readyAt.get(name) ?? 0) ? "waking" : "awake";
   }
 
   private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
     req.resume();
     req.on("end", () => {
       const url = new URL(req.url ?? "/", "http://jit");
-      const m = /^\/api\/(hold|release|stop)\/([^/]+)$/.exec(url.pathname);
-      const ok = req.headers.host === JIT_HOST && req.headers.authorization === `Bearer ${JIT_TOKEN}` && req.method === "POST";
-      const call: JitCall = { action: m?.[1] ?? "", name: m ? decodeURIComponent(m[2]) : url.pathname, rawPath: url.pathname, query: url.searchParams, ok, status: 0, at: Date.now() };
+      const status = url.pathname === "/api/status";
+      const m = /^\/api\/(hold|release|stop|keepawake)\/([^/]+)$/.exec(url.pathname);
+      const ok = req.headers.host === JIT_HOST && req.headers.authorization === `Bearer ${JIT_TOKEN}` && req.method === (status ? "GET" : "POST");
+      const call: JitCall = { action: status ? "status" : (m?.[1] ?? ""), name: m ? decodeURIComponent(m[2]) : "", rawPath: url.pathname, query: url.searchParams, ok, status: 0, at: Date.now() };
       this.calls.push(call);
       this.onCall(call);
+      const reply = (value: object) => {
+        res.writeHead(call.status, { "content-type": "application/json" });
+        res.end(JSON.stringify(value));
+      };
+      if (status && ok) {
+        call.status = this.answer(call) ?? 200;
+        const names = [...new Set(this.calls.filter((c) => c.name).map((c) => c.name))];
+        return reply({ services: names.map((name) => ({ name, state: this.state(name) })) });
+      }
       const service = call.name.replace("/", "_");
       const awake = this.swarm.exists(service) && this.swarm.replicas(service) > 0;
-      call.status = !ok ? 401 : !m ? 404 : (this.answer(call) ?? (call.action === "hold" && awake ? 409 : 200));
+      // As the helper: a hold needs it asleep; a keep-awake wakes it unless it is up already.
+      const usual = call.action === "hold" && awake ? 409 : call.action === "keepawake" && this.state(call.name) !== "awake" ? 202 : 200;
+      call.status = !ok ? 401 : !m ? 404 : (this.answer(call) ?? usual);
       if (call.status === 200 && call.action === "stop" && awake) this.swarm.scale(service, 0);
-      res.writeHead(call.status, { "content-type": "application/json" });
-      res.end(JSON.stringify(call.status === 200 ? { name: call.name } : { error: call.status === 409 ? `${call.name} is not asleep (awake); it can be held only while it sleeps` : `fake JIT helper: ${call.status}` }));
+      if (call.status === 202 && !awake) {
+        this.swarm.scale(service, 1);
+        this.readyAt.set(call.name, Date.now() + this.wakeDelayMs);
+      }
+      if (call.status < 300) return reply({ name: call.name, state: this.state(call.name) });
+      reply({ error: call.status === 409 ? `${call.name} is not asleep (awake); it can be held only while it sleeps` : `fake JIT helper: ${call.status}` });
     });
   }
 }
