@@ -271,4 +271,47 @@ describe("the platform's resource graph", () => {
     expect(after).toEqual(before);
     expect(one("networks-traefik-public").inputs.connection.host).toBe("10.0.0.2");
   });
+
+  test("the backup agent's secrets: the SSH key from its config secret with the newline OpenSSH needs, known hosts, the JIT helper's own token, the password generated and output", async () => {
+    resources = [];
+    /** A one-service stack mounting `secrets` (what the compose file declares matters only to the rendered text). */
+    const withSecrets = (name: string, secrets: StackSource["secrets"]): StackSource => {
+      const base = demo("x");
+      const document = structuredClone(base.document) as Record<string, any>;
+      document.services.web.secrets = secrets.map((s) => s.key);
+      document.secrets = Object.fromEntries(secrets.map((s) => [s.key, {}]));
+      return { ...base, name, file: `stacks/${name}/compose.yml`, document, secrets };
+    };
+    const helper = withSecrets("jit", [{ key: "jit_token", source: { kind: "random", length: 40 } }]);
+    const agent = withSecrets("backup", [
+      { key: "restic_password", source: { kind: "platform", name: "backup-password" } },
+      { key: "restic_ssh_key", source: { kind: "platform", name: "backup-ssh-key" } },
+      { key: "restic_known_hosts", source: { kind: "platform", name: "backup-known-hosts" } },
+      { key: "jit_token", source: { kind: "platform", name: "jit-token" } },
+    ]);
+    const backup = { schedule: "03:00", repository: "sftp:b@nas:/r", retention: { daily: 7, weekly: 4, monthly: 6 }, exclude: [], knownHosts: ["nas ssh-ed25519 AAAA", "nas2 ssh-ed25519 BBBB"] };
+    const platform = new Platform("platform", {
+      platform: { ...platformConfig, stacks: ["jit", "backup"], backup },
+      domain: "home.arpa",
+      caCertificateFile: "out/stacks/t/homelab-ca.crt",
+      stacks: [helper, agent],
+      connection: pulumi.secret({ host: "10.0.0.1", port: 22, user: "core", privateKey: "KEY", dialErrorLimit: 3, perDialTimeout: 10 }),
+      swarmId: pulumi.output("swarm-1"),
+      configSecret: (key) => pulumi.secret(key === "backupSshKey" ? "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----" : "other"),
+      routedHosts: [],
+      dns: { upstreams: ["9.9.9.9"], answers: ["10.0.0.1"] },
+    });
+    await new Promise((resolve) => platform.stacks.backup.apply(resolve));
+    await new Promise((r) => setTimeout(r, 50));
+    const content = (suffix: string) => {
+      const stdin = String(one(suffix).inputs.stdin);
+      return Buffer.from(/HOMELAB_OBJECT_CONTENT='([^']*)'/.exec(stdin)![1], "base64").toString("utf8");
+    };
+    expect(content("backup-secret-restic_ssh_key")).toBe("-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n");
+    expect(content("backup-secret-restic_known_hosts")).toBe("nas ssh-ed25519 AAAA\nnas2 ssh-ed25519 BBBB\n");
+    expect(content("backup-secret-jit_token")).toBe(content("jit-secret-jit_token"));
+    expect(content("backup-secret-restic_password")).toBe("random-value-of-platform-backup-password");
+    for (const key of ["restic_ssh_key", "restic_password", "jit_token"]) expect(one(`backup-secret-${key}`).additionalSecretOutputs).toContain("stdin");
+    expect(await new Promise((resolve) => platform.backupPassword.apply(resolve))).toBe("random-value-of-platform-backup-password");
+  });
 });

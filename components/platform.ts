@@ -137,6 +137,10 @@ export class Platform extends pulumi.ComponentResource {
           return alertmanagerConfig;
         case "backup-password":
           return this.backupPassword;
+        case "backup-ssh-key":
+          // `pulumi config set --secret KEY < file` drops the file's last newline, without which
+          // OpenSSH cannot load the key ("error in libcrypto").
+          return pulumi.secret(args.configSecret(BACKUP_CONFIG_SECRETS.sshKey).apply((key) => `${key.trimEnd()}\n`));
         case "backup-known-hosts":
           return pulumi.output(backup === false ? "" : backup.knownHosts.map((line) => `${line}\n`).join(""));
         case "jit-token":

@@ -166,7 +166,7 @@ export function withBackupSecrets(stack: StackSource, plan: BackupPlan, settings
   const added: StackSecret[] = [];
   if (kind === "minio" || kind === "s3") added.push({ key: "restic_credentials", source: { kind: "platform", name: "backup-credentials" } });
   if (kind === "sftp") {
-    added.push({ key: "restic_ssh_key", source: { kind: "config", key: BACKUP_CONFIG_SECRETS.sshKey } });
+    added.push({ key: "restic_ssh_key", source: { kind: "platform", name: "backup-ssh-key" } });
     added.push({ key: "restic_known_hosts", source: { kind: "platform", name: "backup-known-hosts" } });
   }
   const jitToken: StackSecret[] = usesJit(plan, settings) ? [{ key: "jit_token", source: { kind: "platform", name: "jit-token" } }] : [];

@@ -23,8 +23,8 @@ export type SecretSource =
  * certificate, the homelab CA's certificate (components/tls.ts), the Traefik dashboard's htpasswd
  * line, AdGuard Home's configuration (routing/dns.ts: it holds the admin's bcrypt hash),
  * Alertmanager's (monitoring/alertmanager.ts: it holds the ntfy topic), and for the backup agent
- * (compose/backup.ts): the restic password, the repository's credentials file, its SSH server's
- * known hosts, and the JIT helper's token (the same value as stacks/jit's jit_token).
+ * (compose/backup.ts): the restic password, the repository's credentials file, the SSH key and
+ * its server's known hosts, and the JIT helper's token (the same value as stacks/jit's jit_token).
  */
 export const PLATFORM_SECRETS = [
   "tls-key",
@@ -35,6 +35,7 @@ export const PLATFORM_SECRETS = [
   "alertmanager-config",
   "backup-password",
   "backup-credentials",
+  "backup-ssh-key",
   "backup-known-hosts",
   "jit-token",
 ] as const;

@@ -1013,7 +1013,9 @@ async function stopAndBackUp(vol) {
 
 async function forget() {
   const r = cfg.retention;
-  const args = ["forget", "--prune", "--keep-daily", String(r.daily), "--keep-weekly", String(r.weekly), "--keep-monthly", String(r.monthly)];
+  // Grouped by node and volume tag, the identity of a volume's backups (restic groups by host and
+  // paths by default, which would split a volume's history if its path ever changed).
+  const args = ["forget", "--prune", "--group-by", "host,tags", "--keep-daily", String(r.daily), "--keep-weekly", String(r.weekly), "--keep-monthly", String(r.monthly)];
   try {
     const o = await runJob("forget", "repository", { args, restic: true });
     if (!succeeded(o)) throw new Error(failure("restic forget --prune", o));
@@ -1074,6 +1076,35 @@ function planRetry(deferred) {
   }, at - Date.now());
 }
 
+/**
+ * The full ID of the snapshot a restore of `vol` means: its latest (by its node and tag) or the one
+ * named, which must be this volume's (its tag, node and path). Throws, naming what was found.
+ * @param {Volume} vol @param {string} wanted "latest" or an ID (prefix)
+ */
+async function snapshotOf(vol, wanted) {
+  const tag = `volume=${vol.c.swarmVolume}`;
+  const args = wanted === "latest" ? ["snapshots", "--json", "--latest", "1", "--host", vol.c.node, "--tag", tag] : ["snapshots", "--json", wanted];
+  const o = await runJob("check", vol.c.swarmVolume, { args, restic: true }, hasList);
+  /** @type {unknown} */
+  let list;
+  try {
+    list = JSON.parse(o.stdout.split("\n").find((l) => l.startsWith("[")) || "");
+  } catch {
+    // Not a list: reported below.
+  }
+  if (!Array.isArray(list)) throw new Error(failure(`looking up snapshot ${wanted} (restic snapshots)`, o));
+  const path = `/data/${vol.c.swarmVolume}`;
+  if (list.length === 0) {
+    throw new Error(wanted === "latest" ? `the repository holds no snapshot of ${vol.c.swarmVolume} from ${vol.c.node}; nothing was stopped or emptied` : `no snapshot ${wanted} in the repository; nothing was stopped or emptied. Fix: pick one of this volume's (restic snapshots --tag ${tag})`);
+  }
+  const snap = list[list.length - 1];
+  const mine = snap && Array.isArray(snap.tags) && snap.tags.includes(tag) && snap.hostname === vol.c.node && Array.isArray(snap.paths) && snap.paths.length === 1 && snap.paths[0] === path;
+  if (!mine) {
+    throw new Error(`snapshot ${wanted} is not a backup of ${vol.c.swarmVolume} on ${vol.c.node} (it is of ${JSON.stringify(snap?.paths)} on ${snap?.hostname}, tags ${JSON.stringify(snap?.tags ?? [])}); nothing was stopped or emptied. Fix: pick one of this volume's snapshots (restic snapshots --tag ${tag})`);
+  }
+  return String(snap.id);
+}
+
 /** @param {RestoreOp} op */
 async function restoreRun(op) {
   const vol = /** @type {Volume} */ (byName.get(op.volume));
@@ -1096,6 +1127,10 @@ async function restoreRun(op) {
     await jobSecrets();
     // The repository is awake before the app is stopped: if it cannot be woken, nothing is touched.
     await keepRepositoryAwake(2 * cfg.jobTimeoutSeconds + cfg.quiesceTimeoutSeconds + 60);
+    // The snapshot is found, and is this volume's, before anything is stopped or emptied: a wrong
+    // ID (or another volume's) must not cost the volume its data.
+    const snapshot = await snapshotOf(vol, op.snapshot);
+    state.snapshot = snapshot;
     // Stopped by the JIT helper even if awake, and held asleep: released afterwards, it stays
     // asleep until the next request wakes it on the restored data.
     if (usesJitHelper(vol)) await holdJit(vol, holdSeconds, true, held);
@@ -1103,8 +1138,8 @@ async function restoreRun(op) {
     // The path is a positional parameter of the script, never part of it.
     const empty = await runJob("empty", vol.c.swarmVolume, { command: ["/bin/sh", "-c", 'find "$1" -mindepth 1 -delete', "sh", path], args: [], volume: vol.c.swarmVolume, readOnly: false, node: vol.c.node, restic: false });
     if (!succeeded(empty)) throw new Error(failure("emptying the volume", empty));
-    // --host and --tag pick "latest" among this volume's snapshots (restic ignores them for an ID).
-    const args = ["restore", op.snapshot, "--target", "/", "--include", path, "--host", vol.c.node, "--tag", `volume=${vol.c.swarmVolume}`];
+    // The ID snapshotOf found: a backup made meanwhile does not change what "latest" restores.
+    const args = ["restore", state.snapshot, "--target", "/", "--include", path];
     const restored = await runJob("restore", vol.c.swarmVolume, { args, volume: vol.c.swarmVolume, readOnly: false, node: vol.c.node, restic: true });
     if (!succeeded(restored)) throw new Error(failure("restic restore", restored));
   } catch (err) {

@@ -67,6 +67,23 @@ interface Restic {
   delayMs?: number;
 }
 
+/** A snapshot as restic lists it, of `volume` backed up on `node` as the agent does. */
+const snapshotOf = (volume: string, node: string, id = SNAP, time = "2026-11-30T03:00:01.123456789Z") => ({ id, short_id: id.slice(0, 8), time, hostname: node, paths: [`/data/${volume}`], tags: [`volume=${volume}`] });
+
+/** restic 0.14's `snapshots` filters: IDs (prefixes), --host, --tag, and --latest N per host and paths. */
+function filterSnapshots(all: any[], args: string[]): any[] {
+  const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+  const ids = args.filter((a, i) => !a.startsWith("--") && !["--host", "--tag", "--latest"].includes(args[i - 1]));
+  let list = all.filter((s) => (ids.length === 0 || ids.some((id) => s.id.startsWith(id))) && (!flag("--host") || s.hostname === flag("--host")) && (!flag("--tag") || s.tags?.includes(flag("--tag"))));
+  const latest = flag("--latest");
+  if (latest) {
+    const groups = new Map<string, any[]>();
+    for (const s of list) groups.set(`${s.hostname} ${s.paths.join(",")}`, [...(groups.get(`${s.hostname} ${s.paths.join(",")}`) ?? []), s]);
+    list = [...groups.values()].flatMap((g) => g.sort((a, b) => a.time.localeCompare(b.time)).slice(-Number(latest)));
+  }
+  return list;
+}
+
 const summary = (extra: object = {}) =>
   JSON.stringify({ message_type: "summary", files_new: 3, files_changed: 0, total_files_processed: 3, data_added: 12345, total_bytes_processed: 20000, snapshot_id: SNAP, ...extra });
 
@@ -80,7 +97,7 @@ function restic(r: Restic): (spec: any) => JobRun {
       case "snapshots":
         if (r.unreadable) return { exitCode: 1, stderr: ["Fatal: wrong password or no key found"], delayMs };
         return r.repositoryExists
-          ? { exitCode: 0, stdout: [JSON.stringify(r.snapshots ?? [])], delayMs }
+          ? { exitCode: 0, stdout: [JSON.stringify(filterSnapshots(r.snapshots ?? [], c.Args.slice(1)))], delayMs }
           : { exitCode: 1, stderr: ["Fatal: unable to open config file: Lstat /srv/restic/config: no such file or directory", "Is there a repository at the following location?", "sftp:core@10.0.0.2:/srv/restic"], delayMs };
       case "init":
         r.repositoryExists = true;
@@ -378,7 +395,7 @@ describe("backup", () => {
     expect(first.filter((j) => j.spec.TaskTemplate.ContainerSpec.Args[0] === "init")).toEqual([]);
     const forget = first.filter((j) => j.spec.TaskTemplate.ContainerSpec.Args[0] === "forget");
     expect(forget).toHaveLength(1);
-    expect(forget[0].spec.TaskTemplate.ContainerSpec.Args).toEqual(["forget", "--prune", "--keep-daily", "7", "--keep-weekly", "4", "--keep-monthly", "6"]);
+    expect(forget[0].spec.TaskTemplate.ContainerSpec.Args).toEqual(["forget", "--prune", "--group-by", "host,tags", "--keep-daily", "7", "--keep-weekly", "4", "--keep-monthly", "6"]);
     expect(forget[0].spec.TaskTemplate.Placement).toBeUndefined();
     expect(forget[0].spec.TaskTemplate.ContainerSpec.Mounts).toBeUndefined();
     expect(first.at(-1)).toBe(forget[0]);
@@ -653,7 +670,7 @@ describe("with the JIT helper", () => {
   });
 
   test("a restore has the JIT helper stop (force) and hold the service, restores, then releases it asleep; a failed restore keeps the hold", async () => {
-    swarm.handler = restic({ repositoryExists: true });
+    swarm.handler = restic({ repositoryExists: true, snapshots: [snapshotOf(MEALIE_DATA, "swarm-worker-1")] });
     let jobsAtRelease = -1;
     jit.onCall = (c) => {
       if (c.action === "release") jobsAtRelease = made().filter((j) => j.removedAt !== undefined).length;
@@ -666,13 +683,14 @@ describe("with the JIT helper", () => {
     expect(jit.log).toEqual(["stop mealie/mealie?force=true", "hold mealie/mealie?seconds=66", "release mealie/mealie"]);
     expect(jit.calls.every((c) => c.ok && c.status === 200)).toBe(true);
     const holdAt = jit.calls[1].at;
-    expect(made().map((j) => j.createdAt >= holdAt)).toEqual([true, true]);
-    expect(jobsAtRelease).toBe(2);
+    // The snapshot lookup comes first, before anything is stopped; the two jobs on the volume under the hold.
+    expect(made().map((j) => j.createdAt >= holdAt)).toEqual([false, true, true]);
+    expect(jobsAtRelease).toBe(3);
     // The helper stopped it, not the agent, and it stays asleep until a request wakes it.
     expect(swarm.updates(MEALIE)).toEqual([]);
     expect(swarm.replicas(MEALIE)).toBe(0);
 
-    swarm.handler = (spec) => (spec.TaskTemplate.ContainerSpec.Args[0] === "restore" ? { exitCode: 1, stderr: ["Fatal: no snapshot found"] } : { exitCode: 0 });
+    swarm.handler = (spec) => (spec.TaskTemplate.ContainerSpec.Args[0] === "restore" ? { exitCode: 1, stderr: ["Fatal: no snapshot found"] } : restic({ repositoryExists: true, snapshots: [snapshotOf(MEALIE_DATA, "swarm-worker-1")] })(spec));
     await agent.api("POST", `/api/restore/${MEALIE_DATA}`);
     await agent.waitEvent("restore-end", (e) => e.result === "failed");
     expect((await volumeState(agent, MEALIE_DATA)).restore.error).toMatch(/no snapshot found.*held asleep by the JIT helper until about .*: mealie\/mealie$/);
@@ -745,7 +763,7 @@ describe("keeping the repository awake", () => {
   });
 
   test("a restore stops nothing until the repository is awake: one that never wakes fails it untouched (the lease released); once awake, it goes on", async () => {
-    swarm.handler = restic({ repositoryExists: true });
+    swarm.handler = restic({ repositoryExists: true, snapshots: [snapshotOf(VAULT_DATA, NODE)] });
     jit.wakeDelayMs = Infinity;
     const agent = await start(repoSetup({ extra: { quiesceTimeoutSeconds: 0.5 } }));
     const why = `the JIT helper at ${jit.url} did not report minio/minio awake within 0.5 s (quiesceTimeoutSeconds); it is waking`;
@@ -800,14 +818,17 @@ describe("keeping the repository awake", () => {
 
 describe("restore", () => {
   test("stops the services (an awake just-in-time one too), empties the volume, restores into it on its node, and starts them again", async () => {
-    swarm.handler = restic({ repositoryExists: true });
+    swarm.handler = restic({ repositoryExists: true, snapshots: [snapshotOf(MEALIE_DATA, "swarm-worker-1")] });
     const agent = await start(setup({ replicas: { [MEALIE]: 1 } }));
     const reply = await agent.api("POST", `/api/restore/${MEALIE_DATA}?snapshot=${SNAP.slice(0, 8)}`);
     expect(reply.status).toBe(202);
     expect(reply.json).toMatchObject({ status: "started", volume: MEALIE_DATA, snapshot: SNAP.slice(0, 8) });
     await agent.waitEvent("restore-end");
     expect(swarm.updates(MEALIE).map((u) => u.replicas)).toEqual([0, 1]);
-    const [empty, restore] = made();
+    const [lookup, empty, restore] = made();
+    // The snapshot is looked up first, by the ID asked; nothing was stopped before it was found.
+    expect(lookup.spec.TaskTemplate.ContainerSpec.Args).toEqual(["snapshots", "--json", SNAP.slice(0, 8)]);
+    expect(swarm.updates(MEALIE)[0].at).toBeGreaterThanOrEqual(lookup.removedAt!);
     expect(empty.spec.TaskTemplate.ContainerSpec).toEqual({
       Image: "restic/restic:0.14.0",
       Command: ["/bin/sh", "-c", 'find "$1" -mindepth 1 -delete', "sh", `/data/${MEALIE_DATA}`],
@@ -817,23 +838,43 @@ describe("restore", () => {
     });
     expect(empty.spec.TaskTemplate.Placement.Constraints).toEqual(["node.hostname == swarm-worker-1"]);
     expect(restore.spec.TaskTemplate.ContainerSpec).toMatchObject({
-      Args: ["restore", SNAP.slice(0, 8), "--target", "/", "--include", `/data/${MEALIE_DATA}`, "--host", "swarm-worker-1", "--tag", `volume=${MEALIE_DATA}`],
+      // The full ID found: a backup made meanwhile cannot change what is restored.
+      Args: ["restore", SNAP, "--target", "/", "--include", `/data/${MEALIE_DATA}`],
       Mounts: [{ Type: "volume", Source: MEALIE_DATA, Target: `/data/${MEALIE_DATA}`, ReadOnly: false }],
       Secrets: [expect.objectContaining({ SecretID: passwordId })],
     });
     expect(restore.spec.TaskTemplate.Placement.Constraints).toEqual(["node.hostname == swarm-worker-1"]);
     expect(swarm.updates(MEALIE)[1].at).toBeGreaterThanOrEqual(restore.removedAt!);
-    expect((await volumeState(agent, MEALIE_DATA)).restore).toMatchObject({ snapshot: SNAP.slice(0, 8), result: "ok", error: "" });
-    expect(made()).toHaveLength(2);
+    expect((await volumeState(agent, MEALIE_DATA)).restore).toMatchObject({ snapshot: SNAP, result: "ok", error: "" });
+    expect(made()).toHaveLength(3);
+  });
+
+  test("a snapshot that is missing, or another volume's, fails the restore before anything is stopped or emptied", async () => {
+    const other = "9a".repeat(32);
+    swarm.handler = restic({ repositoryExists: true, snapshots: [snapshotOf(VAULT_DATA, NODE), snapshotOf(GITEA_DATA, NODE, other)] });
+    const agent = await start(setup());
+    await agent.api("POST", `/api/restore/${VAULT_DATA}?snapshot=deadbeef`);
+    await agent.waitEvent("restore-end");
+    expect((await volumeState(agent, VAULT_DATA)).restore.error).toMatch(/no snapshot deadbeef in the repository; nothing was stopped or emptied/);
+    await agent.api("POST", `/api/restore/${VAULT_DATA}?snapshot=${other.slice(0, 8)}`);
+    await agent.waitEvent("restore-end", (e) => e.volume === VAULT_DATA && agent.events.filter((x) => x.event === "restore-end").length >= 2);
+    expect((await volumeState(agent, VAULT_DATA)).restore.error).toMatch(new RegExp(`snapshot ${other.slice(0, 8)} is not a backup of ${VAULT_DATA} on ${NODE} \\(it is of \\["/data/${GITEA_DATA}"\\]`));
+    await agent.api("POST", `/api/restore/${MEALIE_DATA}`);
+    await agent.waitEvent("restore-end", (e) => e.volume === MEALIE_DATA);
+    expect((await volumeState(agent, MEALIE_DATA)).restore.error).toMatch(/holds no snapshot of mealie_data from swarm-worker-1/);
+    expect(swarm.updates(VAULT)).toEqual([]);
+    expect(swarm.replicas(VAULT)).toBe(1);
+    expect(made().map((j) => j.spec.TaskTemplate.ContainerSpec.Args[0])).toEqual(["snapshots", "snapshots", "snapshots"]);
   });
 
   test("a failed restore leaves the services stopped and says so", async () => {
-    swarm.handler = (spec) => (spec.TaskTemplate.ContainerSpec.Args[0] === "restore" ? { exitCode: 1, stderr: ["Fatal: no snapshot found"] } : { exitCode: 0 });
+    const fake = restic({ repositoryExists: true, snapshots: [snapshotOf(VAULT_DATA, NODE)] });
+    swarm.handler = (spec) => (spec.TaskTemplate.ContainerSpec.Args[0] === "restore" ? { exitCode: 1, stderr: ["Fatal: no snapshot found"] } : fake(spec));
     const agent = await start(setup());
     await agent.api("POST", `/api/restore/${VAULT_DATA}`);
     await agent.waitEvent("restore-end");
     const state = (await volumeState(agent, VAULT_DATA)).restore;
-    expect(state).toMatchObject({ snapshot: "latest", result: "failed" });
+    expect(state).toMatchObject({ snapshot: SNAP, result: "failed" });
     expect(state.error).toMatch(/no snapshot found.*left stopped: vaultwarden_vaultwarden \(had 1\)/);
     expect(swarm.replicas(VAULT)).toBe(0);
     expect(swarm.jobs.every((j) => j.removedAt !== undefined)).toBe(true);
