@@ -123,6 +123,18 @@ async function writerLogs(since: string): Promise<string> {
   return onNode(MANAGER, `docker service logs --raw --since ${since} ${DRILL_SERVICE} 2>&1`);
 }
 
+/**
+ * The rows the writer had when the agent stopped it for the backup begun at `since`: what it finds
+ * when started again after the backup (nothing writes in between), which the restore must bring
+ * back exactly. Its own "stopped" line is not used: Swarm drops a scaled-down task's logs with it.
+ */
+async function rowsWhenStopped(since: string): Promise<number> {
+  const line = await until("the writer's start after the backup", 120, async () => (await writerLogs(since)).split("\n").find((l) => l.startsWith("startup-check rows=")));
+  const m = /^startup-check rows=(\d+) counter=(\d+) integrity=ok$/.exec(line);
+  if (!m || m[1] !== m[2]) throw new Error(`the writer found an inconsistent database after the backup: ${line}`);
+  return Number(m[1]);
+}
+
 /** Checks what the restore left: the files' sums and the database as the writer found it before writing again. */
 async function checkRestored(expectedSums: string, rowsAtBackup: number, since: string): Promise<{ identical: boolean; sqliteOk: boolean; startupCheck: string }> {
   const container = await writerContainer();
@@ -150,10 +162,7 @@ export async function restoreDrill(lab: DrillLab, log: Log): Promise<RestoreDril
   const backup = await backUp(lab.api, log, DRILL_VOLUME);
   const v = backup.status.volumes.find((x) => x.swarmVolume === DRILL_VOLUME)!;
   if (v.lastResult !== "ok") throw new Error(`the drill's backup failed: ${v.lastError}`);
-  // The writer printed its row count when the agent stopped it for the backup: the restore must bring back exactly that.
-  const stopped = /stopped rows=(\d+)/.exec(await writerLogs(backupStart));
-  if (!stopped) throw new Error("the writer printed no `stopped rows=` line: was it stopped for the backup?");
-  const rowsAtBackup = Number(stopped[1]);
+  const rowsAtBackup = await rowsWhenStopped(backupStart);
   log(`backed up in ${backup.seconds.toFixed(1)} s; the writer had ${rowsAtBackup} rows when the agent stopped it`);
 
   log(`wiping ${DRILL_VOLUME} on ${DRILL_NODE} (the writer stopped meanwhile, then started on the empty volume)`);
@@ -192,9 +201,7 @@ export async function rebuildDrill(lab: DrillLab, before: { sums: string }, log:
   const last = await backUp(lab.api, log);
   const failed = last.status.volumes.filter((v) => v.lastResult !== "ok");
   if (failed.length) throw new Error(`the last backup before the rebuild failed for ${failed.map((v) => `${v.swarmVolume}: ${v.lastError}`).join("; ")}`);
-  const stopped = /stopped rows=(\d+)/.exec(await writerLogs(backupStart));
-  if (!stopped) throw new Error("the writer printed no `stopped rows=` line: was it stopped for the last backup?");
-  const rowsAtBackup = Number(stopped[1]);
+  const rowsAtBackup = await rowsWhenStopped(backupStart);
   const t0 = Date.now();
   log("destroying every node: containers, disks and the lab network (the repository is on the SFTP target's disk, which stays)");
   await labDown({ log: () => undefined });
