@@ -952,6 +952,45 @@ describe("restic/restic:0.14.0 (Debian's package, lab/images/restic)", () => {
   });
 });
 
+describe("homelab-lab/sqlite-writer:3.40.1 (the backup drill's TEST FIXTURE, lab/images/sqlite-writer)", () => {
+  const tag = LAB_IMAGE_TAGS["sqlite-writer"];
+  let dir = "";
+
+  afterAll(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("commits row and counter together, stops cleanly on SIGTERM, and checks the database it finds at its next start", async () => {
+    const tarball = await ensureLabImage("sqlite-writer", log);
+    await expectCached("sqlite-writer", tarball);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "homelab-sqlite-writer-"));
+    const name = `homelab-sqlite-writer-${process.pid}`;
+    started.push(name);
+    await run("docker", ["run", "-d", "--name", name, "-v", `${dir}:/data`, tag]);
+    await new Promise((r) => setTimeout(r, 3000));
+    await run("docker", ["stop", "-t", "10", name]);
+    const first = (await run("docker", ["logs", name])).stdout;
+    expect(first.split("\n")[0]).toBe("startup-check none");
+    const stoppedRows = Number(/^stopped rows=(\d+)$/m.exec(first)?.[1]);
+    expect(stoppedRows).toBeGreaterThan(10);
+    // Its next start finds exactly what it had when stopped, consistent.
+    await run("docker", ["start", name]);
+    await new Promise((r) => setTimeout(r, 1000));
+    const second = (await run("docker", ["logs", name])).stdout.split("\n").filter((l) => l.startsWith("startup-check"));
+    expect(second[1]).toBe(`startup-check rows=${stoppedRows} counter=${stoppedRows} integrity=ok`);
+    // A database torn by hand (its middle overwritten) is reported, not silently used.
+    await run("docker", ["stop", "-t", "10", name]);
+    const db = path.join(dir, "app.db");
+    const fd = fs.openSync(db, "r+");
+    fs.writeSync(fd, Buffer.alloc(4096, 0x55), 0, 4096, 4096);
+    fs.closeSync(fd);
+    await run("docker", ["start", name]);
+    await new Promise((r) => setTimeout(r, 1000));
+    const third = (await run("docker", ["logs", name])).stdout.split("\n").filter((l) => l.startsWith("startup-check"));
+    expect(third[2]).not.toMatch(/integrity=ok$/);
+  });
+});
+
 describe("ensureLabImages", () => {
   test("gives every lab image's tags and tarball, in LAB_IMAGE_TAGS order (all cached by now)", async () => {
     const t0 = Date.now();
