@@ -1135,8 +1135,9 @@ async function restoreRun(op) {
     // asleep until the next request wakes it on the restored data.
     if (usesJitHelper(vol)) await holdJit(vol, holdSeconds, true, held);
     scaled = /** @type {Scaled[]} */ (await quiesce(vol, true));
-    // The path is a positional parameter of the script, never part of it.
-    const empty = await runJob("empty", vol.c.swarmVolume, { command: ["/bin/sh", "-c", 'find "$1" -mindepth 1 -delete', "sh", path], args: [], volume: vol.c.swarmVolume, readOnly: false, node: vol.c.node, restic: false });
+    // The path is a positional parameter of the script, never part of it. No `find -delete`:
+    // Debian's busybox (the lab's image) lacks it; `-exec rm -rf {} +` works in every busybox.
+    const empty = await runJob("empty", vol.c.swarmVolume, { command: ["/bin/sh", "-c", 'find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} +', "sh", path], args: [], volume: vol.c.swarmVolume, readOnly: false, node: vol.c.node, restic: false });
     if (!succeeded(empty)) throw new Error(failure("emptying the volume", empty));
     // The ID snapshotOf found: a backup made meanwhile does not change what "latest" restores.
     const args = ["restore", state.snapshot, "--target", "/", "--include", path];

@@ -831,7 +831,7 @@ describe("restore", () => {
     expect(swarm.updates(MEALIE)[0].at).toBeGreaterThanOrEqual(lookup.removedAt!);
     expect(empty.spec.TaskTemplate.ContainerSpec).toEqual({
       Image: "restic/restic:0.14.0",
-      Command: ["/bin/sh", "-c", 'find "$1" -mindepth 1 -delete', "sh", `/data/${MEALIE_DATA}`],
+      Command: ["/bin/sh", "-c", 'find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} +', "sh", `/data/${MEALIE_DATA}`],
       Args: [],
       Labels: { "homelab.backup.job": MEALIE_DATA },
       Mounts: [{ Type: "volume", Source: MEALIE_DATA, Target: `/data/${MEALIE_DATA}`, ReadOnly: false }],
