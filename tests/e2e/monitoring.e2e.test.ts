@@ -22,6 +22,8 @@ import { dashboardMetricNames } from "../../monitoring/grafana";
 import { metricNames, ruleExpressions } from "../../monitoring/promql";
 import { openWebSocket } from "./websocket";
 import { until } from "../../lab/exec";
+import { backUp } from "../../lab/drill";
+import { apiFromOutputs } from "../../bin/restore";
 import { backupTargetAccess, startBackupTarget, wipeBackupRepository } from "../../lab/backup-target";
 
 const log = (line: string) => process.stderr.write(`[e2e-monitoring] ${line}\n`);
@@ -377,6 +379,29 @@ describe("just-in-time apps (the helper on node:18.20.4 from Debian's nodejs, th
     const closed = Date.now();
     await until("forgejo asleep once the websocket closed", 120, async () => ((await replicas("forgejo_forgejo")) === 0 ? true : undefined));
     log(`forgejo back to 0 replicas ${((Date.now() - closed) / 1000).toFixed(0)} s after the websocket closed`);
+  });
+
+  test("a sleeping JIT app's volume is backed up under the helper's hold: a request meanwhile gets 503, and the app stays asleep", async () => {
+    await until("vaultwarden asleep", 150, async () => ((await replicas("vaultwarden_vaultwarden")) === 0 ? true : undefined));
+    // The stand-in writes nothing, and an empty volume counts as a failed backup (the wrong node, most likely): a file of the owner's.
+    const marker = await sshExec("swarm-manager-2", "docker run --rm --entrypoint /bin/sh -v vaultwarden_data:/data restic/restic:0.14.0 -c 'echo owner-data > /data/marker.txt'");
+    expect(marker.code).toBe(0);
+    const api = apiFromOutputs(outputs, stackPaths().project, address("swarm-manager-1"));
+    const backup = backUp(api, log, "vaultwarden_data");
+    // While held, a request does not wake it: 503 with the reason (polled closely: the hold lasts seconds).
+    const during = await until("a request during the hold", 60, () => {
+      const held = JSON.parse(jitApi("/api/status").body).services.find((x: { name: string }) => x.name === "vaultwarden/vaultwarden");
+      return held.heldUntil ? https("vault", "/alive") : undefined;
+    }, 200);
+    expect(during.status).toBe(503);
+    const { status } = await backup;
+    const v = status.volumes.find((x) => x.swarmVolume === "vaultwarden_data")!;
+    expect({ result: v.lastResult, error: v.lastError }).toMatchObject({ result: "ok" });
+    expect(await replicas("vaultwarden_vaultwarden")).toBe(0);
+    const after = JSON.parse(jitApi("/api/status").body).services.find((x: { name: string }) => x.name === "vaultwarden/vaultwarden");
+    expect(after.heldUntil ?? null).toBeNull();
+    // Released: the next request wakes it as always.
+    expect(https("vault", "/alive").status).toBe(200);
   });
 
   test("a bounded fuzz of malformed requests straight at the helper: no 5xx, no crash, no restart", async () => {
