@@ -28,7 +28,7 @@ beforeAll(async () => {
   const cert = fs.readFileSync(path.join(dir, "cert.pem"), "utf8");
   let polls = 0;
   server = https.createServer({ key: fs.readFileSync(path.join(dir, "key.pem")), cert }, (req, res) => {
-    seen.push({ method: req.method!, url: req.url!, host: req.headers.host, auth: req.headers.authorization, servername: (req.socket as import("tls").TLSSocket).servername || undefined });
+    seen.push({ method: req.method!, url: req.url!, host: req.headers.host, auth: req.headers.authorization, servername: (req.socket as unknown as { servername?: string }).servername || undefined });
     const reply = (status: number, body: unknown) => {
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(body));

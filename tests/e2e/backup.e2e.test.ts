@@ -72,6 +72,15 @@ test("restore drill: known files and a SQLite database written during the backup
   expect(line).toMatch(/^restore_drill files=\d+ identical=true sqlite_ok=true backup_seconds=[\d.]+ restore_seconds=[\d.]+$/);
 });
 
+test("pulumi preview and up after the restore change nothing: volumes are not Pulumi's, so a restore is never undone", async () => {
+  const preview = await lab.pulumi(["preview", "--diff", "--expect-no-changes"], { allowFail: true });
+  expect({ code: preview.code, out: preview.code === 0 ? "" : preview.stdout.slice(-3000) }).toEqual({ code: 0, out: "" });
+  const up = await lab.pulumi(["up", "--yes", "--expect-no-changes"], { allowFail: true });
+  expect({ code: up.code, out: up.code === 0 ? "" : up.stdout.slice(-3000) }).toEqual({ code: 0, out: "" });
+  // The restored data is still what the drill checked.
+  expect(drilled?.identical).toBe(true);
+});
+
 test("the repository holds one snapshot per backup, named by node and volume, readable only with the password", async () => {
   const mine = snapshots().filter((s) => s.tags?.includes(`volume=${DRILL_VOLUME}`));
   expect(mine.length).toBeGreaterThanOrEqual(1);
