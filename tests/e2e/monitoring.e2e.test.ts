@@ -24,7 +24,7 @@ import { openWebSocket } from "./websocket";
 import { until } from "../../lab/exec";
 import { backUp } from "../../lab/drill";
 import { apiFromOutputs } from "../../bin/restore";
-import { backupTargetAccess, startBackupTarget, wipeBackupRepository } from "../../lab/backup-target";
+import { backupTargetAccess, startBackupTarget, stopBackupTarget, wipeBackupRepository } from "../../lab/backup-target";
 
 const log = (line: string) => process.stderr.write(`[e2e-monitoring] ${line}\n`);
 const DOMAIN = "lab.home.arpa";
@@ -135,11 +135,11 @@ test("Prometheus discovers node-exporter, cAdvisor and dockerd on every node, an
   expect(byJob.cadvisor.sort()).toEqual(nodes);
   expect(byJob["docker-engine"].sort()).toEqual(nodes);
   expect(byJob.alertmanager).toEqual([WORKER]);
-  // The JIT helper's own metrics too (homelab.metrics.port on its service).
-  expect(Object.keys(byJob).sort()).toEqual(["alertmanager", "cadvisor", "docker-engine", "jit", "node-exporter", "prometheus"]);
+  // The JIT helper's and the backup agent's own metrics too (homelab.metrics.port on their services; the job is the service's name in its stack).
+  expect(Object.keys(byJob).sort()).toEqual(["agent", "alertmanager", "cadvisor", "docker-engine", "jit", "node-exporter", "prometheus"]);
   // Swarm's task states: every stack's running tasks are series (an app may still be starting).
   // The just-in-time apps sleep at 0 replicas after up: only Home Assistant among the apps runs.
-  const stacks = ["dns", "homeassistant", "jit", "monitoring", "traefik"];
+  const stacks = ["backup", "dns", "homeassistant", "jit", "monitoring", "traefik"];
   const running = await until("every stack's tasks running in swarm-tasks", 120, () => {
     const rows = prometheus(`/api/v1/query?query=${encodeURIComponent('count by (stack) (up{job="swarm-tasks", state="running"})')}`).result as { metric: { stack: string } }[];
     const seen = rows.map((r) => r.metric.stack).sort();
@@ -191,6 +191,36 @@ test("a stopped exporter fires TargetDown to ntfy within the rule's `for` plus a
   // Alertmanager sends a resolved alert at the group's next interval (2 min).
   await until("TargetDown resolved at the receiver", 4 * 60, () => alertsFor("resolved")[0]);
   log(`resolved after ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+});
+
+test("a failed backup fires BackupFailed to ntfy, and the next good backup resolves it", async () => {
+  const topic = outputs.ntfyTopic as string;
+  const volume = "homeassistant_config";
+  const alertsFor = (status: string) =>
+    received.filter((r) => r.path.startsWith(`/${topic}?`)).map((r) => JSON.parse(r.body)).filter((b) => b.status === status && b.commonLabels.alertname === "BackupFailed" && b.commonLabels.volume === volume);
+  // The stand-in writes nothing, and an empty volume counts as a failure: a file of the owner's.
+  expect((await sshExec("swarm-manager-2", `docker run --rm --entrypoint /bin/sh -v ${volume}:/data restic/restic:0.14.0 -c 'echo owner-data > /data/marker.txt'`)).code).toBe(0);
+  const api = apiFromOutputs(outputs, stackPaths().project, address("swarm-manager-1"));
+  // The repository's server down: the run's repository check fails, and nothing is stopped.
+  await stopBackupTarget();
+  const t0 = Date.now();
+  try {
+    const { status } = await backUp(api, log, volume);
+    const v = status.volumes.find((x) => x.swarmVolume === volume)!;
+    expect(v.lastResult).toBe("failed");
+    expect(v.lastError).toMatch(/repository/);
+    expect(await replicas("homeassistant_homeassistant")).toBe(1);
+    const firing = await until("BackupFailed firing at the receiver", 4 * 60, () => alertsFor("firing")[0]);
+    log(`BackupFailed reached ntfy ${((Date.now() - t0) / 1000).toFixed(0)} s after the backup was asked`);
+    expect(firing.alerts[0].annotations.summary).toContain(volume);
+  } finally {
+    await startBackupTarget(log);
+  }
+  const { status } = await backUp(api, log, volume);
+  expect(status.volumes.find((x) => x.swarmVolume === volume)!.lastResult).toBe("ok");
+  const t1 = Date.now();
+  await until("BackupFailed resolved at the receiver", 5 * 60, () => alertsFor("resolved")[0]);
+  log(`BackupFailed resolved ${((Date.now() - t1) / 1000).toFixed(0)} s after the good backup`);
 });
 
 /** The JIT helper's API through Traefik. */
