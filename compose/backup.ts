@@ -1,8 +1,8 @@
 /**
- * The backup plan (issue 11, groundwork): which named volumes hold the stacks' data, on which node
- * each lives, and how to quiesce the services that write it, from the stacks, the nodes and
- * homelab:platform.backup. Pure: the backup agent (services/backup, docs/backups.md) will run one
- * restic job per volume on that volume's node by it; nothing in index.ts or components/ acts on it yet.
+ * The backup plan: which named volumes hold the stacks' data, on which node each lives, and how to
+ * quiesce the services that write it, from the stacks, the nodes and homelab:platform.backup.
+ * Pure: config/stacks.ts renders the backup agent's config from it (compose/backupAgent.ts), and
+ * the agent (services/backup, docs/backups.md) runs one restic job per volume on that volume's node.
  *
  * Left out on purpose:
  * - volumes mounted only by global services (node-exporter, cAdvisor, Traefik's acme.json): each

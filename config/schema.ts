@@ -255,10 +255,9 @@ export const DEFAULT_JIT: readonly JitServiceConfig[] = [
 ];
 
 /**
- * The cluster's own MinIO (stacks/minio), bucket homelab-backups. Not a restic URL: the agent takes
- * one, so the platform is to render this into MinIO's address, with its generated credentials as a
- * secret file, when backups are wired (not yet). It is not off-site: a copy elsewhere needs a
- * repository of your own.
+ * The cluster's own MinIO (stacks/minio), bucket homelab-backups. Not a restic URL: the platform
+ * renders it into MinIO's address, with MinIO's generated keys as a secret file
+ * (compose/backupAgent.ts). It is not off-site: a copy elsewhere needs a repository of your own.
  */
 export const DEFAULT_BACKUP_REPOSITORY = "homelab-minio";
 export const DEFAULT_BACKUP_RETENTION: BackupRetention = { daily: 7, weekly: 4, monthly: 6 };
