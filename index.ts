@@ -5,6 +5,7 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { Homelab } from "./components/homelab";
+import { BACKUP_CONFIG_SECRETS } from "./compose/backupAgent";
 import { readLastRun } from "./components/lastRun";
 import { loadPulumiConfig, loadPulumiStacks } from "./config/pulumi";
 
@@ -22,7 +23,7 @@ const homelab = new Homelab("homelab", {
   stacks,
   dashboardPassword: new pulumi.Config("homelab").getSecret("traefikDashboardPassword"),
   ntfyTopic: new pulumi.Config("homelab").getSecret("ntfyTopic"),
-  backupPassword: new pulumi.Config("homelab").getSecret("backupPassword"),
+  backupPassword: new pulumi.Config("homelab").getSecret(BACKUP_CONFIG_SECRETS.password),
 });
 
 /** For the operator: what runs where, and how to get in. */

@@ -119,7 +119,9 @@ export async function restoreVolume(api: AgentApi, volume: string, snapshot: str
         log(`${volume}: restored from ${r.snapshot} in ${seconds.toFixed(1)} s; its services are started again`);
         return { ...r, seconds };
       }
-      throw new Error(`${volume}: the restore failed: ${r.error}. Its services are left stopped so that nothing starts on a half-restored volume. Fix the cause, then run npm run restore -- ${volume} again.`);
+      // The agent says "left stopped" only once the volume was touched; a failed lookup stopped nothing.
+      const leftStopped = /left stopped/.test(r.error ?? "") ? "Its services are left stopped so that nothing starts on a half-restored volume. " : "";
+      throw new Error(`${volume}: the restore failed: ${r.error}. ${leftStopped}Fix the cause, then run npm run restore -- ${volume} again.`);
     }
     const line = status.running?.volume === volume ? `${volume}: ${status.running.kind} running (${seconds.toFixed(0)} s)` : `${volume}: waiting for the agent (${status.running ? `${status.running.kind} of ${status.running.volume ?? "every volume"} first` : "queued"})`;
     if (line !== lastLine || Math.round(seconds) % 30 === 0) log(line);

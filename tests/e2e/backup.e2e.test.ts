@@ -17,7 +17,7 @@ import * as path from "path";
 import { agentStatus, call, restoreVolume } from "../../bin/restore";
 import { DRILL_VOLUME, DrillLab, backUp, rebuildDrill, rebuildDrillLine, restoreDrill, restoreDrillLine, setUpDrillLab } from "../../lab/drill";
 import { until } from "../../lab/exec";
-import { labDown } from "../../lab/lab";
+import { labDown, sshExec } from "../../lab/lab";
 
 const log = (line: string) => process.stderr.write(`[e2e-backup] ${line}\n`);
 const WORKER = "swarm-worker-1";
@@ -39,6 +39,11 @@ interface Snapshot {
   tags?: string[];
   paths: string[];
 }
+/** The writer's running tasks, as Swarm counts them. */
+async function writerTasks(): Promise<number> {
+  return (await sshExec("swarm-manager-1", "docker service ps -q --filter desired-state=running drill_writer")).stdout.trim().split("\n").filter(Boolean).length;
+}
+
 const snapshots = (): Snapshot[] => JSON.parse(restic(["snapshots", "--json"]).stdout) as Snapshot[];
 
 beforeAll(async () => {
@@ -77,8 +82,6 @@ test("pulumi preview and up after the restore change nothing: volumes are not Pu
   expect({ code: preview.code, out: preview.code === 0 ? "" : preview.stdout.slice(-3000) }).toEqual({ code: 0, out: "" });
   const up = await lab.pulumi(["up", "--yes", "--expect-no-changes"], { allowFail: true });
   expect({ code: up.code, out: up.code === 0 ? "" : up.stdout.slice(-3000) }).toEqual({ code: 0, out: "" });
-  // The restored data is still what the drill checked.
-  expect(drilled?.identical).toBe(true);
 });
 
 test("the repository holds one snapshot per backup, named by node and volume, readable only with the password", async () => {
@@ -129,11 +132,8 @@ test("a corrupted repository fails the backup with a clear error, and the volume
     expect(v.lastResult).toBe("failed");
     expect(v.lastError).toMatch(/restic|repository/i);
     expect(v.lastSnapshot).toBe(good);
-    // The writer runs again (the repository check failed before anything was stopped, or it was started again).
-    await until("the writer runs", 60, async () => {
-      const s = await agentStatus(lab.api);
-      return s.running ? undefined : true;
-    });
+    // The repository check failed before anything was stopped: the writer kept running.
+    expect(await writerTasks()).toBe(1);
   } finally {
     fs.writeFileSync(config, saved);
   }
@@ -142,9 +142,10 @@ test("a corrupted repository fails the backup with a clear error, and the volume
 });
 
 test("a restore of a snapshot that does not exist fails before the volume is emptied", async () => {
-  await expect(restoreVolume(lab.api, DRILL_VOLUME, "deadbeef", log, 600)).rejects.toThrow(/restore failed/);
-  // The services are left stopped after a failed restore (nothing starts on a half-restored volume); the data is still there.
-  expect(snapshots().length).toBeGreaterThan(0);
+  await expect(restoreVolume(lab.api, DRILL_VOLUME, "deadbeef", log, 600)).rejects.toThrow(/no snapshot deadbeef in the repository; nothing was stopped or emptied/);
+  // The lookup came first: the writer was never stopped, and the repository still holds the volume's snapshots.
+  expect(await writerTasks()).toBe(1);
+  expect(snapshots().filter((s) => s.tags?.includes(`volume=${DRILL_VOLUME}`)).length).toBeGreaterThan(0);
 });
 
 test("rebuild drill: every node destroyed, pulumi up on fresh nodes, every volume restored from the repository", async () => {
