@@ -42,6 +42,11 @@ describe("planSwarm", () => {
     expect(() => planSwarm(nodes, { m1: manager("c1"), m2: manager("c2") })).toThrow(/m1 in c1, m2 in c2.*Fix: .*docker swarm leave --force/);
   });
 
+  test("a manager mid-election reports no ID: it is not taken for a second swarm", () => {
+    const plan = planSwarm(nodes, { m1: { reachable: false }, m2: manager(""), m3: manager("c1"), w1: inactive });
+    expect(plan).toEqual({ leader: "m2", newSwarm: false, clusterId: "c1" });
+  });
+
   test("no managers: refuse", () => {
     expect(() => planSwarm([nodes[3]], {})).toThrow(/no managers/);
   });
@@ -97,6 +102,13 @@ describe("planCluster", () => {
     expect(plan.epoch).toBe("");
     expect(plan.members.m1.status).toBe("off");
     expect(plan.leaderIncarnation).toBe("m2:b");
+  });
+
+  test("the leader off mid-election: managers without a raft leader report no ID, and the swarm keeps the last run's", () => {
+    const electing = (machineId: string): NodeProbe => ({ reachable: true, machineId, swarmState: "active", isManager: true });
+    const plan = planCluster(nodes, { m1: off, m2: electing("b"), m3: electing("c"), w1: worker("d") }, converged, true);
+    expect(plan).toMatchObject({ leader: "m2", newSwarm: false, clusterId: "c1", epoch: "" });
+    expect(plan.members.m2.record).toEqual({ machineId: "b", epoch: "" });
   });
 
   test("no manager of the swarm answers: nothing moves, no second swarm", () => {

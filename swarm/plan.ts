@@ -74,7 +74,9 @@ export function planSwarm(
   const managers = nodes.filter((n) => n.role === "manager");
   if (managers.length === 0) throw new Error("no managers in the config");
   const active = managers.filter((m) => isActiveManager(probes[m.name]));
-  const clusters = [...new Set(active.map((m) => probes[m.name].clusterId ?? ""))];
+  // A manager whose swarm has no raft leader (an election, or quorum lost) reports no ID: it says
+  // nothing about which swarm it is in, so only the IDs reported are compared.
+  const clusters = [...new Set(active.map((m) => probes[m.name].clusterId ?? "").filter((id) => id !== ""))];
   if (clusters.length > 1) {
     const detail = active.map((m) => `${m.name} in ${probes[m.name].clusterId}`).join(", ");
     throw new Error(
@@ -155,9 +157,12 @@ export function planCluster(
     previous.clusterId !== "" &&
     !managers.some((m) => isActiveManager(probes[m.name])) &&
     managers.some((m) => !probes[m.name]?.reachable && previousMembers[m.name] !== undefined);
-  const base: SwarmPlan = swarmUnreachable
+  const planned = swarmUnreachable
     ? { leader: previous.leader && managers.some((m) => m.name === previous.leader) ? previous.leader : managers[0].name, newSwarm: false, clusterId: previous.clusterId }
     : planSwarm(nodes, probes, previous.leader);
+  // Managers in a swarm that reported no ID (no raft leader when probed) are in the swarm the last
+  // run recorded: keeping its ID keeps every Swarm object keyed on it from showing as replaced.
+  const base: SwarmPlan = !planned.newSwarm && !planned.clusterId && previous.clusterId ? { ...planned, clusterId: previous.clusterId } : planned;
   const epoch = swarmUnreachable ? previous.reformedAfter ?? "" : reformedAfter(base, previous);
 
   const members: Record<string, MemberPlan> = {};
