@@ -41,6 +41,8 @@ export const swarmMembers = homelab.swarm.members;
 export const stackRetries = homelab.platform.stackRetries;
 /** The stacks on the swarm and their services. */
 export const stacksDeployed = homelab.platform.stacks;
+/** Stacks with named volumes: the GitOps runner holds a commit that would remove one. */
+export const statefulStacks = homelab.platform.statefulStacks;
 /** The homelab CA: trust it on your devices (also written to caCertificateFile). */
 export const caCertificate = homelab.platform.tls.caCertificatePem;
 export const caCertificateFile = homelab.platform.tls.caCertificatePath;

@@ -46,7 +46,7 @@ recordRegistrations((r) => resources.push(r));
 
 import { Platform } from "./platform";
 
-const platformConfig: PlatformConfig = { networks: DEFAULT_NETWORKS, stacks: ["demo"], traefik: { internalRanges: [], publicLane: false, dashboardHost: "traefik" }, dns: { upstreams: ["9.9.9.9"] }, monitoring: DEFAULT_MONITORING, jit: [], backup: false };
+const platformConfig: PlatformConfig = { networks: DEFAULT_NETWORKS, stacks: ["demo"], traefik: { internalRanges: [], publicLane: false, dashboardHost: "traefik" }, dns: { upstreams: ["9.9.9.9"] }, monitoring: DEFAULT_MONITORING, jit: [], backup: false, gitops: false };
 
 function demo(siteText: string): StackSource {
   return {
@@ -313,5 +313,21 @@ describe("the platform's resource graph", () => {
     expect(content("backup-secret-restic_password")).toBe("random-value-of-platform-backup-password");
     for (const key of ["restic_ssh_key", "restic_password", "jit_token"]) expect(one(`backup-secret-${key}`).additionalSecretOutputs).toContain("stdin");
     expect(await new Promise((resolve) => platform.backupPassword.apply(resolve))).toBe("random-value-of-platform-backup-password");
+  });
+
+  test("the stateful stacks (those with named volumes) are named for the GitOps gate", () => {
+    const stateful = { ...demo("x"), name: "vault", document: { ...demo("x").document, volumes: { data: {} } } };
+    const platform = new Platform("platform", {
+      platform: platformConfig,
+      domain: "home.arpa",
+      caCertificateFile: "out/stacks/t/homelab-ca.crt",
+      stacks: [demo("x"), stateful],
+      connection: pulumi.secret({ host: "10.0.0.1", port: 22, user: "core", privateKey: "KEY", dialErrorLimit: 3, perDialTimeout: 10 }),
+      swarmId: pulumi.output("swarm-1"),
+      configSecret: () => pulumi.secret("other"),
+      routedHosts: [],
+      dns: { upstreams: ["9.9.9.9"], answers: ["10.0.0.1"] },
+    });
+    expect(platform.statefulStacks).toEqual(["vault"]);
   });
 });

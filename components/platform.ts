@@ -52,6 +52,8 @@ export const DASHBOARD_USER = "admin";
 export class Platform extends pulumi.ComponentResource {
   /** Stack name → its services as deployed. */
   public readonly stacks: Record<string, pulumi.Output<string[]>>;
+  /** The stacks that keep data in named volumes: the GitOps gate never removes one by itself. */
+  public readonly statefulStacks: string[];
   /** Stack name → the retry count the next run reads (components/stack.ts). */
   public readonly stackRetries: Record<string, pulumi.Output<number>>;
   /** The homelab CA and the wildcard certificate. */
@@ -191,6 +193,7 @@ export class Platform extends pulumi.ComponentResource {
     this.stackRetries = retries;
     this.generatedSecrets = generated;
     this.urls = Object.fromEntries(args.routedHosts.map((h) => [h.target, h.url]));
-    this.registerOutputs({ stacks: this.stacks, caCertificatePem: this.tls.caCertificatePem, urls: this.urls, dashboardPassword: this.dashboardPassword, dnsAdminPassword: this.dnsAdminPassword, ntfyTopic: this.ntfyTopic, backupPassword: this.backupPassword, generatedSecrets: this.generatedSecrets });
+    this.statefulStacks = args.stacks.filter((s) => Object.keys((s.document.volumes as Record<string, unknown> | undefined) ?? {}).length > 0).map((s) => s.name);
+    this.registerOutputs({ stacks: this.stacks, statefulStacks: this.statefulStacks, caCertificatePem: this.tls.caCertificatePem, urls: this.urls, dashboardPassword: this.dashboardPassword, dnsAdminPassword: this.dnsAdminPassword, ntfyTopic: this.ntfyTopic, backupPassword: this.backupPassword, generatedSecrets: this.generatedSecrets });
   }
 }

@@ -191,6 +191,25 @@ export interface BackupConfig {
   readonly knownHosts: readonly string[];
 }
 
+/**
+ * GitOps (docs/gitops.md): a runner in the cluster (stacks/gitops, one task on a manager) follows
+ * a branch of the owner's homelab repository, previews each new commit, and applies it unless the
+ * preview failed or would remove or rebuild a node, the swarm or a stateful stack. Secrets are
+ * stack config secrets, never here: homelab:gitopsPassphrase (the stack's secrets passphrase,
+ * required), homelab:gitopsToken (read access to the repository, unless it is public),
+ * homelab:gitopsBackendAccessKeyId and homelab:gitopsBackendSecretAccessKey (the state bucket's keys),
+ * homelab:gitopsWebhookSecret (optional: else generated, in the generatedSecrets output).
+ */
+export interface GitOpsConfig {
+  /** The repository as the runner fetches it: an `https://` URL (or `http://` on the LAN), no credentials in it. */
+  readonly repository: string;
+  readonly branch: string;
+  /** How often the branch is polled (a duration: 1m to 24h); webhooks trigger a run at once. */
+  readonly interval: string;
+  /** The stack's state backend, shared by the owner and the runner: an `s3://` DIY backend URL (docs/gitops.md: moving the state). */
+  readonly backend: string;
+}
+
 export interface PlatformConfig {
   /** Networks created before any stack (stacks name them `external: true`). */
   readonly networks: readonly SharedNetwork[];
@@ -206,6 +225,8 @@ export interface PlatformConfig {
   readonly jit: readonly JitServiceConfig[];
   /** Backups of the stateful services' volumes, or false for none. */
   readonly backup: BackupConfig | false;
+  /** The cluster follows a git repository, or false (the default) for none. */
+  readonly gitops: GitOpsConfig | false;
 }
 
 export interface HomelabConfig {
@@ -262,6 +283,11 @@ export const DEFAULT_JIT: readonly JitServiceConfig[] = [
 export const DEFAULT_BACKUP_REPOSITORY = "homelab-minio";
 export const DEFAULT_BACKUP_RETENTION: BackupRetention = { daily: 7, weekly: 4, monthly: 6 };
 export const DEFAULT_BACKUP: BackupConfig = { schedule: "03:00", repository: DEFAULT_BACKUP_REPOSITORY, retention: DEFAULT_BACKUP_RETENTION, exclude: [], knownHosts: [] };
+
+export const DEFAULT_GITOPS_BRANCH = "main";
+export const DEFAULT_GITOPS_INTERVAL = "5m";
+export const GITOPS_INTERVAL_MIN_SECONDS = 60;
+export const GITOPS_INTERVAL_MAX_SECONDS = 24 * 3600;
 
 /** Quad9 (filtering, no logging of addresses): AdGuard Home's upstreams when the config names none. */
 export const DEFAULT_DNS_UPSTREAMS: readonly string[] = ["9.9.9.9", "149.112.112.112"];

@@ -34,7 +34,7 @@ function cfg(stacks: string[], nodes: NodeConfig[] = []) {
   return {
     domain: "home.arpa",
     network: { subnet: "10.0.0.0/24", gateway: "10.0.0.1", dns: [], interfaceMatch: "en*", ntp: [] },
-    platform: { networks: DEFAULT_NETWORKS, stacks, traefik: { internalRanges: [], publicLane: false, dashboardHost: DEFAULTS.dashboardHost }, dns: { upstreams: ["9.9.9.9"] }, monitoring: DEFAULT_MONITORING, jit: DEFAULT_JIT, backup: DEFAULT_BACKUP },
+    platform: { networks: DEFAULT_NETWORKS, stacks, traefik: { internalRanges: [], publicLane: false, dashboardHost: DEFAULTS.dashboardHost }, dns: { upstreams: ["9.9.9.9"] }, monitoring: DEFAULT_MONITORING, jit: DEFAULT_JIT, backup: DEFAULT_BACKUP, gitops: false as const },
     nodes,
   };
 }

@@ -251,6 +251,15 @@ const cases: BadCase[] = [
   { what: "backup exclude not a list", edit: (c) => void ((c as any).platform = { backup: { exclude: "mealie_data" } }), key: "homelab:platform.backup.exclude", words: ["expected a list", "[mealie_data]"] },
   { what: "backup as a word", edit: (c) => void ((c as any).platform = { backup: "daily" }), key: "homelab:platform.backup", words: ["expected a map of settings"] },
   { what: "unknown backup key", edit: (c) => void ((c as any).platform = { backup: { keep: 7 } }), key: "homelab:platform.backup.keep", words: ["unknown setting"] },
+  { what: "gitops without a repository", edit: (c) => void ((c as any).platform = { gitops: { backend: "s3://state" } }), key: "homelab:platform.gitops.repository", words: ["is required", "https://"] },
+  { what: "gitops over ssh", edit: (c) => void ((c as any).platform = { gitops: { repository: "git@github.com:me/homelab.git", backend: "s3://state" } }), key: "homelab:platform.gitops.repository", words: ["is not an https:// URL", "no ssh client", "homelab:gitopsToken"] },
+  { what: "gitops token in the URL", edit: (c) => void ((c as any).platform = { gitops: { repository: "https://me:ghp_x@github.com/me/homelab.git", backend: "s3://state" } }), key: "homelab:platform.gitops.repository", words: ["holds a user or token in the URL", "pulumi config set --secret homelab:gitopsToken"] },
+  { what: "gitops branch with a space", edit: (c) => void ((c as any).platform = { gitops: { repository: "https://h/r.git", branch: "my branch", backend: "s3://state" } }), key: "homelab:platform.gitops.branch", words: ['"my branch" is not a branch name'] },
+  { what: "gitops polls every 10 s", edit: (c) => void ((c as any).platform = { gitops: { repository: "https://h/r.git", interval: "10s", backend: "s3://state" } }), key: "homelab:platform.gitops.interval", words: ["from 1m to 24h", '"10s"', "webhooks start a run at once"] },
+  { what: "gitops state in a file", edit: (c) => void ((c as any).platform = { gitops: { repository: "https://h/r.git", backend: "file:///home/me/.pulumi" } }), key: "homelab:platform.gitops.backend", words: ["is not an s3:// backend", "lives on one machine only"] },
+  { what: "gitops without a backend", edit: (c) => void ((c as any).platform = { gitops: { repository: "https://h/r.git" } }), key: "homelab:platform.gitops.backend", words: ["is required", "s3://homelab-pulumi"] },
+  { what: "gitops backend with its key", edit: (c) => void ((c as any).platform = { gitops: { repository: "https://h/r.git", backend: "s3://state?endpoint=nas:9000&secret_key=x" } }), key: "homelab:platform.gitops.backend", words: ["holds a credential", "homelab:gitopsBackendSecretAccessKey"] },
+  { what: "unknown gitops key", edit: (c) => void ((c as any).platform = { gitops: { repository: "https://h/r.git", backend: "s3://state", url: "x" } }), key: "homelab:platform.gitops.url", words: ["unknown setting"] },
   { what: "unknown platform key", edit: (c) => void ((c as any).platform = { stack: ["whoami"] }), key: "homelab:platform.stack", words: ["unknown setting", "stacks"] },
   {
     what: "node snippet with relative path",
@@ -372,6 +381,7 @@ describe("validateConfig", () => {
           { service: "minio/minio", idle: "30m" },
         ],
         backup: { schedule: "03:00", repository: DEFAULT_BACKUP_REPOSITORY, retention: { daily: 7, weekly: 4, monthly: 6 }, exclude: [], knownHosts: [] },
+        gitops: false,
       },
     });
     // The defaults themselves are what the docs promise.
@@ -399,6 +409,18 @@ describe("validateConfig", () => {
       { service: "minio/minio", idle: "2h" },
       { service: "whoami/whoami", idle: "5m" },
     ]);
+  });
+
+  test("gitops: off unless set; a map fills in the branch and the interval", () => {
+    const gitops = (value: unknown) => validateConfig(edited((c) => void ((c as any).platform = { gitops: value }))).config.platform.gitops;
+    expect(gitops(undefined)).toBe(false);
+    expect(gitops(false)).toBe(false);
+    expect(gitops({ repository: "https://forgejo.home.arpa/me/homelab.git", backend: "s3://homelab-pulumi?endpoint=nas:9000&s3ForcePathStyle=true" })).toEqual({
+      repository: "https://forgejo.home.arpa/me/homelab.git",
+      branch: "main",
+      interval: "5m",
+      backend: "s3://homelab-pulumi?endpoint=nas:9000&s3ForcePathStyle=true",
+    });
   });
 
   test("backup: false switches backups off, true takes the defaults, a partial map fills in the rest", () => {

@@ -17,7 +17,12 @@ import {
   DEFAULT_JIT,
   DEFAULT_NTFY_SERVER,
   DEFAULT_RETENTION,
+  DEFAULT_GITOPS_BRANCH,
+  DEFAULT_GITOPS_INTERVAL,
   DnsConfig,
+  GITOPS_INTERVAL_MAX_SECONDS,
+  GITOPS_INTERVAL_MIN_SECONDS,
+  GitOpsConfig,
   JitServiceConfig,
   MonitoringConfig,
   HomelabConfig,
@@ -230,8 +235,50 @@ function readPlatform(issues: IssueList, r: MapReader): PlatformConfig {
   const monitoring = readMonitoring(issues, r.map("monitoring"));
   const jit = readJit(issues, r);
   const backup = readBackup(issues, r);
+  const gitops = readGitOps(issues, r);
   r.rejectUnknownKeys();
-  return { networks: r.raw("networks") === undefined ? DEFAULT_NETWORKS : networks, stacks: r.raw("stacks") === undefined ? DEFAULT_STACKS : stacks, traefik, dns, monitoring, jit, backup };
+  return { networks: r.raw("networks") === undefined ? DEFAULT_NETWORKS : networks, stacks: r.raw("stacks") === undefined ? DEFAULT_STACKS : stacks, traefik, dns, monitoring, jit, backup, gitops };
+}
+
+/** A git branch name as the runner fetches it (refs/heads/<branch>): no spaces, no "..", no leading "-". */
+const GIT_BRANCH = /^(?!-)(?!.*\.\.)(?!.*\/\/)[A-Za-z0-9._\/-]+(?<![./])$/;
+
+/**
+ * homelab:platform.gitops: `{repository, branch, interval, backend}`, or false / absent for none.
+ * The secrets it needs are checked with the stacks (config/stacks.ts), where the config's secret
+ * keys are known.
+ */
+function readGitOps(issues: IssueList, r: MapReader): GitOpsConfig | false {
+  const raw = r.raw("gitops");
+  if (raw === undefined || raw === null || raw === false) return false;
+  const g = r.map("gitops");
+  const repository = g.requiredString("repository", "the homelab repository's https:// URL, e.g. https://forgejo.home.arpa/me/homelab.git") ?? "";
+  let url: URL | undefined;
+  try {
+    url = new URL(repository);
+  } catch {
+    url = undefined;
+  }
+  if (repository !== "" && (!url || (url.protocol !== "https:" && url.protocol !== "http:"))) {
+    issues.error(g.child("repository"), `${JSON.stringify(repository)} is not an https:// URL. Fix: the repository's https:// clone URL, e.g. https://github.com/me/homelab.git (the runner's image, pulumi/pulumi-nodejs, has git but no ssh client; give it read access with homelab:gitopsToken).`);
+  } else if (url && (url.username !== "" || url.password !== "")) {
+    issues.error(g.child("repository"), `holds a user or token in the URL, and homelab:platform is plain config (secrets never go there). Fix: the URL without it, and the token as a secret: pulumi config set --secret homelab:gitopsToken <token>.`);
+  }
+  const branch = g.string("branch", DEFAULT_GITOPS_BRANCH, "a branch name, e.g. main");
+  if (!GIT_BRANCH.test(branch)) issues.error(g.child("branch"), `${JSON.stringify(branch)} is not a branch name. Fix: the branch the runner follows, e.g. main.`);
+  const interval = g.string("interval", DEFAULT_GITOPS_INTERVAL, "a duration such as 5m");
+  const seconds = parseDurationSeconds(interval);
+  if (seconds === undefined || seconds < GITOPS_INTERVAL_MIN_SECONDS || seconds > GITOPS_INTERVAL_MAX_SECONDS) {
+    issues.error(g.child("interval"), `expected a duration from 1m to 24h, got ${JSON.stringify(interval)}. Fix: e.g. 5m (webhooks start a run at once; the poll is the fallback).`);
+  }
+  const backend = g.requiredString("backend", "the state backend both you and the runner reach, e.g. s3://homelab-pulumi?endpoint=nas.home.arpa:9000&s3ForcePathStyle=true") ?? "";
+  if (backend !== "" && !backend.startsWith("s3://")) {
+    issues.error(g.child("backend"), `${JSON.stringify(backend)} is not an s3:// backend. Fix: an S3 bucket both your laptop and the cluster reach, e.g. s3://homelab-pulumi?endpoint=nas.home.arpa:9000&s3ForcePathStyle=true; a file:// state lives on one machine only (docs/gitops.md: moving the state).`);
+  } else if (/[?&](access_?key|secret|password|token)/i.test(backend)) {
+    issues.error(g.child("backend"), `holds a credential in the URL. Fix: the URL without it, and the keys as secrets: homelab:gitopsBackendAccessKeyId and homelab:gitopsBackendSecretAccessKey.`);
+  }
+  g.rejectUnknownKeys();
+  return { repository, branch, interval, backend };
 }
 
 /** Prometheus' duration and size syntax (--storage.tsdb.retention.time / .size). */

@@ -50,6 +50,15 @@ test("a node removed, rejoined or reflashed, the swarm formed anew, the deploy k
   expect(gate([step("update", SWARM, "homelab-swarm-swarm-worker-1-membership")]).verdict).toBe("apply");
 });
 
+test("a node's resources are held back even when its name is not known (preview --json lists only changing steps)", () => {
+  const held = gatePreview({ exitCode: 0, json: { steps: [step("replace", "homelab:node:Node$command:local:Command", "fixture-w9-ignition"), step("delete", SWARM, "homelab-swarm-w9-join")] } }, [], STATEFUL);
+  expect(held).toEqual({
+    verdict: "hold",
+    summary: "1 to replace, 1 to delete",
+    reasons: ["a node: replace of fixture-w9-ignition (the node itself or its Ignition: a Pi removed or to be reflashed)", "a node: delete of homelab-swarm-w9-join (the Pi would be drained, leave or rejoin the swarm)"],
+  });
+});
+
 test("a preview that failed, or reported an error, is refused with its message", () => {
   expect(gatePreview({ exitCode: 255, stderr: "error: Invalid stack config (1 problem)\n  - homelab:nodes[0].address: …" }, NODES, STATEFUL)).toEqual({
     verdict: "refuse",

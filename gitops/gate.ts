@@ -37,7 +37,8 @@ function parseUrn(urn: string): { name: string; types: string[] } {
 }
 
 /**
- * @param nodes every node name of the old and the new config (a removed node is in the old one).
+ * @param nodes node names, to name the node in a reason (the last run's and the new config's); a
+ *   node's resources are held back whether or not its name is listed.
  * @param statefulStacks the stacks with a volume to back up (compose/backup.ts backupPlan).
  */
 export function gatePreview(preview: { exitCode: number; json?: PreviewJson; stderr?: string }, nodes: readonly string[], statefulStacks: readonly string[]): GateDecision {
@@ -54,9 +55,12 @@ export function gatePreview(preview: { exitCode: number; json?: PreviewJson; std
   for (const step of steps.filter((s) => DESTRUCTIVE.has(s.op))) {
     const { name, types } = parseUrn(step.urn);
     const type = step.type ?? types[types.length - 1];
-    const node = nodes.find((n) => name.endsWith(`-${n}`) || name.includes(`-${n}-`));
-    if (node && types.includes("homelab:node:Node")) reasons.push(`node ${node}: ${step.op} of ${name} (the node itself or its Ignition: a Pi removed or to be reflashed)`);
-    else if (node && NODE_STEP.test(name)) reasons.push(`node ${node}: ${step.op} of ${name} (the Pi would be drained, leave or rejoin the swarm)`);
+    // `pulumi preview --json` lists only the steps that change something, so a node is known by
+    // its resources' types and names, not by finding its component among the steps.
+    const node = nodes.find((n) => name === n || name.endsWith(`-${n}`) || name.includes(`-${n}-`) || name.startsWith(`${n}-`));
+    const which = node ? `node ${node}` : "a node";
+    if (types.includes("homelab:node:Node")) reasons.push(`${which}: ${step.op} of ${name} (the node itself or its Ignition: a Pi removed or to be reflashed)`);
+    else if (NODE_STEP.test(name) && types.includes("homelab:swarm:Swarm")) reasons.push(`${which}: ${step.op} of ${name} (the Pi would be drained, leave or rejoin the swarm)`);
     else if (/-init$/.test(name) && types.includes("homelab:swarm:Swarm")) reasons.push(`the swarm: ${step.op} of ${name} (it would be formed anew)`);
     else if (/-deploy-key$/.test(name) && type === "tls:index/privateKey:PrivateKey") reasons.push(`the deploy key: ${step.op} of ${name} (every node would have to be reflashed)`);
     else if (/-ca-key$/.test(name) && type === "tls:index/privateKey:PrivateKey") reasons.push(`the homelab CA: ${step.op} of ${name} (every device would have to trust a new CA)`);

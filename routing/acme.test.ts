@@ -21,7 +21,7 @@ const acme = { email: "owner@example.org", dnsProvider: "cloudflare", credential
 const config = {
   domain: "lab.example.org",
   network: { subnet: "192.168.99.0/24", gateway: "192.168.99.1", dns: [], interfaceMatch: "en*", ntp: [] },
-  platform: { networks: DEFAULT_NETWORKS, stacks: ["traefik"], traefik: { internalRanges: [], publicLane: false, dashboardHost: DEFAULTS.dashboardHost, acme }, dns: { upstreams: ["9.9.9.9"] }, monitoring: DEFAULT_MONITORING, jit: [], backup: false as const },
+  platform: { networks: DEFAULT_NETWORKS, stacks: ["traefik"], traefik: { internalRanges: [], publicLane: false, dashboardHost: DEFAULTS.dashboardHost, acme }, dns: { upstreams: ["9.9.9.9"] }, monitoring: DEFAULT_MONITORING, jit: [], backup: false as const, gitops: false as const },
   nodes: [],
 };
 const STACKS = path.join(__dirname, "..", "stacks");

@@ -14,7 +14,7 @@ import { DOCKER_API_ENDPOINT, PUBLIC_LANE_PORT, TRAEFIK_PATHS, renderTraefikDyna
 const config = (traefik: Partial<{ internalRanges: string[]; publicLane: boolean; dashboardHost: string }> = {}) => ({
   domain: "home.arpa",
   network: { subnet: "192.168.99.0/24", gateway: "192.168.99.1", dns: [], interfaceMatch: "en*", ntp: [] },
-  platform: { networks: DEFAULT_NETWORKS, stacks: ["traefik"], traefik: { internalRanges: [], publicLane: false, dashboardHost: DEFAULTS.dashboardHost, ...traefik }, dns: { upstreams: ["9.9.9.9"] }, monitoring: DEFAULT_MONITORING, jit: [], backup: false as const },
+  platform: { networks: DEFAULT_NETWORKS, stacks: ["traefik"], traefik: { internalRanges: [], publicLane: false, dashboardHost: DEFAULTS.dashboardHost, ...traefik }, dns: { upstreams: ["9.9.9.9"] }, monitoring: DEFAULT_MONITORING, jit: [], backup: false as const, gitops: false as const },
 });
 
 const staticOf = (c = config()) => YAML.parse(renderTraefikStatic(traefikSettings(c)));
