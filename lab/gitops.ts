@@ -1,0 +1,188 @@
+/**
+ * The GitOps runner (gitops/main.ts) as a process on this host, following a real git repository (a
+ * bare repo under out/, pushed to by an "owner" clone), for the e2e tests and `npm run bench:gitops`.
+ * It runs the real Pulumi CLI with the environment it is given; ntfy is stood in for by a recording
+ * HTTP server on loopback. Only the runner's deployment as a Swarm service is not exercised here.
+ */
+import { ChildProcess, spawn, spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as http from "http";
+import * as path from "path";
+import * as YAML from "yaml";
+import type { RunnerStatus } from "../gitops/status";
+import { sign } from "../gitops/webhook";
+import { REPO_ROOT } from "./config";
+import { until } from "./exec";
+
+export interface HarnessOptions {
+  /** Everything of this harness lives here (wiped at start). */
+  readonly root: string;
+  readonly stack: string;
+  /** The environment the runner and the owner's git and pulumi run with (backend, passphrase file, PULUMI_HOME, PATH). */
+  readonly env: NodeJS.ProcessEnv;
+  /** Fills the owner's clone with the first commit's files (the program and its stack config). */
+  readonly fill: (clone: string) => void;
+  readonly log: (line: string) => void;
+  readonly pulumiBin: string;
+}
+
+export interface Note {
+  readonly title: string;
+  readonly body: string;
+}
+
+export class GitOpsHarness {
+  readonly bare: string;
+  readonly clone: string;
+  readonly work: string;
+  readonly notes: Note[] = [];
+  runnerLog = "";
+  private readonly secrets: string;
+  private readonly webhookSecret = crypto.randomBytes(16).toString("hex");
+  private readonly statusToken = crypto.randomBytes(16).toString("hex");
+  private readonly env: NodeJS.ProcessEnv;
+  private runner: ChildProcess | undefined;
+  private ntfy: http.Server | undefined;
+  private port = 0;
+
+  constructor(private readonly options: HarnessOptions) {
+    this.bare = path.join(options.root, "origin.git");
+    this.clone = path.join(options.root, "owner");
+    this.work = path.join(options.root, "runner");
+    this.secrets = path.join(options.root, "secrets");
+    this.env = { ...options.env, GIT_AUTHOR_NAME: "owner", GIT_AUTHOR_EMAIL: "owner@homelab.test", GIT_COMMITTER_NAME: "owner", GIT_COMMITTER_EMAIL: "owner@homelab.test" };
+  }
+
+  /** The bare repository with the first commit, the runner's dependency cache, the ntfy recorder. */
+  async setUp(): Promise<string> {
+    const o = this.options;
+    fs.rmSync(o.root, { recursive: true, force: true });
+    fs.mkdirSync(this.secrets, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(this.secrets, "webhook"), this.webhookSecret, { mode: 0o600 });
+    fs.writeFileSync(path.join(this.secrets, "token"), this.statusToken, { mode: 0o600 });
+    fs.writeFileSync(path.join(this.secrets, "topic"), "gitops-test", { mode: 0o600 });
+    this.git(["init", "--quiet", "--bare", "--initial-branch=main", this.bare], o.root);
+    this.git(["clone", "--quiet", this.bare, this.clone], o.root);
+    o.fill(this.clone);
+    fs.writeFileSync(path.join(this.clone, ".gitignore"), "node_modules/\nout/\n");
+    this.git(["add", "-A"]);
+    this.git(["commit", "--quiet", "-m", "the homelab as it is"]);
+    this.git(["push", "--quiet", "origin", "HEAD:main"]);
+    // The runner's dependency cache, seeded with this checkout's modules under the lockfile's hash
+    // (the runner would run npm ci otherwise, and the lab reaches no registry).
+    const hash = crypto.createHash("sha256").update(fs.readFileSync(path.join(this.clone, "package-lock.json"))).digest("hex").slice(0, 16);
+    fs.mkdirSync(path.join(this.work, "modules", hash), { recursive: true });
+    fs.symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(this.work, "modules", hash, "node_modules"));
+    this.ntfy = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        this.notes.push({ title: String(req.headers.title ?? ""), body });
+        res.end("{}");
+      });
+    });
+    await new Promise<void>((r) => this.ntfy!.listen(0, "127.0.0.1", r));
+    const probe = http.createServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+    this.port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    return this.head();
+  }
+
+  git(args: string[], cwd = this.clone): string {
+    const r = spawnSync("git", args, { cwd, env: this.env, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`git ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+    return r.stdout.trim();
+  }
+
+  head(): string {
+    return this.git(["rev-parse", "HEAD"]);
+  }
+
+  /** The owner edits the stack config (`Pulumi.<stack>.yaml`, kept with its salt and secure values), commits and pushes. */
+  commit(subject: string, edit: (config: Record<string, unknown>) => void): string {
+    const file = path.join(this.clone, `Pulumi.${this.options.stack}.yaml`);
+    const document = YAML.parseDocument(fs.readFileSync(file, "utf8"));
+    const config = ((document.toJS() as { config?: Record<string, unknown> }).config ?? {}) as Record<string, unknown>;
+    edit(config);
+    document.set("config", config);
+    fs.writeFileSync(file, document.toString());
+    this.git(["commit", "--quiet", "-am", subject]);
+    this.git(["push", "--quiet", "origin", "HEAD:main"]);
+    return this.head();
+  }
+
+  startRunner(): void {
+    const config = {
+      repository: this.bare,
+      branch: "main",
+      stack: this.options.stack,
+      intervalSeconds: 3600,
+      workDir: this.work,
+      listenPort: this.port,
+      pulumiBin: this.options.pulumiBin,
+      ntfyServer: `http://127.0.0.1:${(this.ntfy!.address() as { port: number }).port}`,
+      secrets: { webhookSecretFile: path.join(this.secrets, "webhook"), statusTokenFile: path.join(this.secrets, "token"), ntfyTopicFile: path.join(this.secrets, "topic") },
+    };
+    const file = path.join(this.options.root, "runner.json");
+    fs.writeFileSync(file, JSON.stringify(config));
+    const runner = spawn(path.join(REPO_ROOT, "node_modules", ".bin", "ts-node"), ["--transpile-only", path.join(REPO_ROOT, "gitops", "main.ts"), file], { env: this.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    runner.stdout!.setEncoding("utf8").on("data", (c: string) => {
+      this.runnerLog += c;
+      for (const line of c.split("\n").filter(Boolean)) this.options.log(`runner: ${line.slice(25)}`);
+    });
+    runner.stderr!.setEncoding("utf8").on("data", (c: string) => (this.runnerLog += c));
+    this.runner = runner;
+  }
+
+  /** Stops the runner: SIGKILL to its whole process group (the pulumi CLI and its plugins too), like a node losing power; or SIGTERM to it alone, like a service update. */
+  stopRunner(signal: "SIGKILL" | "SIGTERM" = "SIGTERM"): Promise<number | null> {
+    const child = this.runner;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child?.exitCode ?? null);
+    return new Promise((resolve) => {
+      child.once("exit", (code) => resolve(code));
+      if (signal === "SIGKILL") process.kill(-child.pid!, "SIGKILL");
+      else child.kill("SIGTERM");
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.stopRunner("SIGTERM");
+    this.ntfy?.close();
+  }
+
+  async request(method: string, pathname: string, headers: Record<string, string> = {}, body = ""): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
+    const r = await fetch(`http://127.0.0.1:${this.port}${pathname}`, { method, headers, body: method === "GET" ? undefined : body });
+    const text = await r.text();
+    return { status: r.status, json: text.startsWith("{") ? (JSON.parse(text) as Record<string, unknown>) : {}, text };
+  }
+
+  async status(token = this.statusToken): Promise<RunnerStatus> {
+    return (await this.request("GET", "/status", { Authorization: `Bearer ${token}` })).json as unknown as RunnerStatus;
+  }
+
+  /** A GitHub push webhook for `after`, signed with the runner's secret unless another is given. */
+  push(after: string, delivery: string = crypto.randomUUID(), secret = this.webhookSecret) {
+    const body = JSON.stringify({ ref: "refs/heads/main", after, repository: { full_name: "owner/homelab" } });
+    return this.request("POST", "/hooks", { "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": `sha256=${sign(secret, body)}` }, body);
+  }
+
+  /** Waits until the runner has handled `commit` and no run is going. */
+  handled(commit: string, seconds = 600): Promise<RunnerStatus> {
+    return until(
+      `the runner handled ${commit.slice(0, 12)}`,
+      seconds,
+      async () => {
+        const s = await this.status();
+        return s.lastCommit?.commit === commit && !s.running ? s : undefined;
+      },
+      500,
+    );
+  }
+
+  /** Waits until a run is in its `phase` (e.g. "up"). */
+  inPhase(phase: string, seconds = 300): Promise<true> {
+    return until(`the runner's ${phase} phase`, seconds, async () => ((await this.status()).running?.phase === phase ? true : undefined), 200);
+  }
+}
