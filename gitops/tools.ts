@@ -221,24 +221,33 @@ export class RealTools implements GitOpsTools {
     } else if (holder) {
       return { exitCode: r.code || 1, tail: `the stack is locked by ${holder} (a pulumi up of yours?); the runner did not touch it. It runs again on the next trigger.` };
     }
-    if (r.code === 0) await this.clearMootPendingCreates();
+    if (r.code === 0) await this.afterApply();
     return { exitCode: r.code, tail: tail(r.stdout + "\n" + r.stderr) };
   }
 
-  private async clearMootPendingCreates(): Promise<void> {
+  /** The state file the runner keeps in its volume, so that the backups hold the state too (docs/gitops.md). */
+  get stateCopy(): string {
+    return path.join(this.config.workDir, "state", `${this.config.stack}.json`);
+  }
+
+  /**
+   * After a successful up: drops the pending creates it made moot (withoutMootPendingCreates), and
+   * writes the state (its secrets encrypted, as `pulumi stack export` gives them) to the runner's
+   * volume for the backups.
+   */
+  private async afterApply(): Promise<void> {
     const exported = await this.pulumi(["stack", "export"]);
-    if (exported.code !== 0) return this.log(`pulumi stack export failed (exit ${exported.code}); pending operations, if any, are left as they are`);
+    if (exported.code !== 0) return this.log(`pulumi stack export failed (exit ${exported.code}): ${tail(exported.stderr, 3)}; the state copy for the backups is not updated`);
     const state = JSON.parse(exported.stdout) as { deployment: Parameters<typeof withoutMootPendingCreates>[0] };
     const { changed, dropped } = withoutMootPendingCreates(state.deployment);
-    if (!changed) return;
-    const file = path.join(this.config.workDir, "state-without-moot-pending.json");
-    fs.writeFileSync(file, JSON.stringify(state), { mode: 0o600 });
-    try {
-      const imported = await this.pulumi(["stack", "import", "--file", file]);
+    fs.mkdirSync(path.dirname(this.stateCopy), { recursive: true, mode: 0o700 });
+    const temporary = `${this.stateCopy}.tmp`;
+    fs.writeFileSync(temporary, JSON.stringify(state), { mode: 0o600 });
+    if (changed) {
+      const imported = await this.pulumi(["stack", "import", "--file", temporary]);
       this.log(imported.code === 0 ? `cleared ${dropped.length} pending create(s) of a cut-short run, created again by this up: ${dropped.join(", ")}` : `pulumi stack import failed (exit ${imported.code}): ${tail(imported.stderr, 3)}`);
-    } finally {
-      fs.rmSync(file, { force: true });
     }
+    fs.renameSync(temporary, this.stateCopy);
   }
 
   async notify(message: Notification): Promise<void> {

@@ -14,6 +14,8 @@ import type { RunnerStatus } from "../gitops/status";
 import { sign } from "../gitops/webhook";
 import { REPO_ROOT } from "./config";
 import { until } from "./exec";
+import { labDown, readInventory, sshExec } from "./lab";
+import { PROGRAM_DIRS, PROGRAM_FILES, Pulumi, STACK, labPulumi, pulumiEnv, stackPaths, toolchainBin, upWithLab } from "./stack";
 
 export interface HarnessOptions {
   /** Everything of this harness lives here (wiped at start). */
@@ -113,7 +115,8 @@ export class GitOpsHarness {
     return this.head();
   }
 
-  startRunner(): void {
+  /** Starts the runner and waits for it to answer; `env` overrides the harness's environment (e.g. another state backend). */
+  async startRunner(env: NodeJS.ProcessEnv = {}): Promise<void> {
     const config = {
       repository: this.bare,
       branch: "main",
@@ -127,13 +130,14 @@ export class GitOpsHarness {
     };
     const file = path.join(this.options.root, "runner.json");
     fs.writeFileSync(file, JSON.stringify(config));
-    const runner = spawn(path.join(REPO_ROOT, "node_modules", ".bin", "ts-node"), ["--transpile-only", path.join(REPO_ROOT, "gitops", "main.ts"), file], { env: this.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const runner = spawn(path.join(REPO_ROOT, "node_modules", ".bin", "ts-node"), ["--transpile-only", path.join(REPO_ROOT, "gitops", "main.ts"), file], { env: { ...this.env, ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     runner.stdout!.setEncoding("utf8").on("data", (c: string) => {
       this.runnerLog += c;
       for (const line of c.split("\n").filter(Boolean)) this.options.log(`runner: ${line.slice(25)}`);
     });
     runner.stderr!.setEncoding("utf8").on("data", (c: string) => (this.runnerLog += c));
     this.runner = runner;
+    await until("the runner answers /healthz", 60, async () => ((await this.request("GET", "/healthz")).status === 200 ? true : undefined), 200);
   }
 
   /** Stops the runner: SIGKILL to its whole process group (the pulumi CLI and its plugins too), like a node losing power; or SIGTERM to it alone, like a service update. */
@@ -185,4 +189,53 @@ export class GitOpsHarness {
   inPhase(phase: string, seconds = 300): Promise<true> {
     return until(`the runner's ${phase} phase`, seconds, async () => ((await this.status()).running?.phase === phase ? true : undefined), 200);
   }
+}
+
+/**
+ * The lab with GitOps: the lab stack brought up from "the owner's laptop" (lab/stack.ts's working
+ * copy and local file backend), then a repository of that very working copy (the program and
+ * Pulumi.lab.yaml with its salt) that the runner follows, with the same backend and passphrase.
+ * The caller starts the runner.
+ */
+export async function setUpLabGitOps(log: (line: string) => void): Promise<{ harness: GitOpsHarness; pulumi: Pulumi }> {
+  await labDown({ log: () => undefined });
+  fs.rmSync(stackPaths().root, { recursive: true, force: true });
+  const pulumi = await labPulumi(log);
+  log("the first pulumi up, from the owner's laptop (the lab boots from its Ignition)");
+  await upWithLab(pulumi, log);
+  const { bin, pluginsInstalled } = await toolchainBin(() => undefined);
+  const project = stackPaths().project;
+  const harness = new GitOpsHarness({
+    root: path.join(REPO_ROOT, "out", "gitops-lab"),
+    stack: STACK,
+    env: pulumiEnv(bin, pluginsInstalled),
+    log,
+    pulumiBin: path.join(bin, "pulumi"),
+    fill: (clone) => {
+      for (const file of [...PROGRAM_FILES, `Pulumi.${STACK}.yaml`]) fs.copyFileSync(path.join(project, file), path.join(clone, file));
+      for (const dir of PROGRAM_DIRS) fs.cpSync(path.join(project, dir), path.join(clone, dir), { recursive: true });
+      fs.copyFileSync(path.join(REPO_ROOT, "package-lock.json"), path.join(clone, "package-lock.json"));
+    },
+  });
+  await harness.setUp();
+  return { harness, pulumi };
+}
+
+/** A label on a node as the swarm has it (`docker node inspect` on a manager). */
+export async function swarmLabel(node: string, key: string): Promise<string> {
+  const manager = readInventory().nodes.find((n) => n.role === "manager" && n.name !== node)!;
+  const r = await sshExec(manager, `docker node inspect ${node} --format '{{index .Spec.Labels "${key}"}}'`, { timeoutMs: 30000 });
+  if (r.code !== 0) throw new Error(`docker node inspect ${node} on ${manager.name}: ${r.stderr.trim()}`);
+  return r.stdout.trim();
+}
+
+/** Sets `key=value` on a node's labels in a stack config (the owner's edit of Pulumi.<stack>.yaml). */
+export function withLabel(config: Record<string, unknown>, node: string, key: string, value: string | undefined): void {
+  const nodes = config["homelab:nodes"] as { name: string; labels?: Record<string, string> }[];
+  const entry = nodes.find((n) => n.name === node)!;
+  const labels = { ...(entry.labels ?? {}) };
+  if (value === undefined) delete labels[key];
+  else labels[key] = value;
+  entry.labels = labels;
+  if (Object.keys(labels).length === 0) delete entry.labels;
 }

@@ -16,8 +16,8 @@ import { ensureLabImages } from "./images";
 import { Inventory, ensureHost, ensureImage, labUp } from "./lab";
 
 export const STACK = "lab";
-const PROGRAM_FILES = ["index.ts", "Pulumi.yaml", "package.json", "tsconfig.json"];
-const PROGRAM_DIRS = ["components", "compose", "routing", "config", "ignition", "monitoring", "services", "stacks", "swarm"];
+export const PROGRAM_FILES = ["index.ts", "Pulumi.yaml", "package.json", "tsconfig.json"];
+export const PROGRAM_DIRS = ["components", "compose", "routing", "config", "ignition", "monitoring", "services", "stacks", "swarm"];
 
 export function stackPaths() {
   const root = path.join(REPO_ROOT, "out", "lab-stack");

@@ -15,6 +15,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { REPO_ROOT } from "../../lab/config";
+import { moveState } from "../../bin/move-state";
 import { GitOpsHarness } from "../../lab/gitops";
 
 const log = (line: string) => process.stderr.write(`[e2e-gitops] ${line}\n`);
@@ -83,7 +84,7 @@ afterAll(async () => {
 
 test("the first commit is applied when the runner starts; the status wants the token", async () => {
   const first = commit("hello", base("one"));
-  h.startRunner();
+  await h.startRunner();
   const s = await h.handled(first);
   expect(s.lastCommit).toMatchObject({ result: "applied", subject: "hello" });
   expect(applied()).toBe("one");
@@ -152,13 +153,16 @@ test("the runner killed in the middle of an up: restarted, it completes the run 
   await new Promise((r) => setTimeout(r, 6000));
   await h.stopRunner("SIGKILL");
   expect(applied()).toBe("four");
-  h.startRunner();
+  await h.startRunner();
   const s = await h.handled(cut);
   expect(s.lastCommit?.result).toBe("applied");
   expect(applied()).toBe("five");
   expect(h.runnerLog).toMatch(/the last run was cut short in its up phase/);
   const exported = JSON.parse(sh("pulumi", ["stack", "export", "--stack", STACK])) as { deployment: { pending_operations?: unknown[] } };
   expect(exported.deployment.pending_operations ?? []).toEqual([]);
+  // The state copy the backups take is this state.
+  const copy = JSON.parse(fs.readFileSync(path.join(h.work, "state", `${STACK}.json`), "utf8")) as { deployment: { resources: unknown[] } };
+  expect(copy.deployment.resources).toEqual((exported.deployment as unknown as { resources: unknown[] }).resources);
   expect(fs.existsSync(path.join(ROOT, "backend", ".pulumi", "locks")) ? fs.readdirSync(path.join(ROOT, "backend", ".pulumi", "locks"), { recursive: true }).filter((f) => String(f).endsWith(".json")) : []).toEqual([]);
 });
 
@@ -169,7 +173,26 @@ test("SIGTERM during a run (its own service updated) lets the run finish before 
   expect(await h.stopRunner("SIGTERM")).toBe(0);
   expect(applied()).toBe("six");
   expect(h.runnerLog).toMatch(/SIGTERM: finishing the current run first/);
-  h.startRunner();
+  await h.startRunner();
   const s = await h.handled(six);
   expect(s.lastCommit?.result).toBe("applied");
+});
+
+test("npm run move-state moves the state to another backend, checked by a preview; the runner there applies the next commit and the old state is left as it was", async () => {
+  await h.stopRunner("SIGTERM");
+  const shared = path.join(ROOT, "shared-backend");
+  fs.mkdirSync(shared, { recursive: true });
+  fs.symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(h.clone, "node_modules"));
+  const lines: string[] = [];
+  moveState({ backend: `file://${shared}`, stack: STACK, preview: true, cwd: h.clone, env, log: (l) => lines.push(l) });
+  expect(lines[lines.length - 1]).toMatch(/^moved: /);
+  // A second move finds the stack there and overwrites nothing.
+  expect(() => moveState({ backend: `file://${shared}`, stack: STACK, preview: false, cwd: h.clone, env, log: () => undefined })).toThrow(/already has a stack gitops: nothing was moved or overwritten/);
+  const oldHistory = sh("pulumi", ["stack", "history", "--json", "--stack", STACK]);
+  await h.startRunner({ PULUMI_BACKEND_URL: `file://${shared}` });
+  const seven = commit("seven", base("seven"));
+  await h.push(seven);
+  expect((await h.handled(seven)).lastCommit?.result).toBe("applied");
+  expect(applied()).toBe("seven");
+  expect(sh("pulumi", ["stack", "history", "--json", "--stack", STACK])).toBe(oldHistory);
 });
