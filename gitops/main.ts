@@ -12,6 +12,7 @@ import { runOnce } from "./run";
 import { RunLoop } from "./runLoop";
 import { createServer } from "./server";
 import { RunnerStatus, loadStatus, saveStatus } from "./status";
+import { Takeover } from "./takeover";
 import { RealTools, RunnerConfig } from "./tools";
 
 const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
@@ -42,15 +43,25 @@ export async function main(configFile: string): Promise<void> {
     saveStatus(statusFile, status);
   };
   const tools = new RealTools(config, log, os.hostname());
-  const interrupted = status.running;
-  if (interrupted) {
-    log(`the last run was cut short in its ${interrupted.phase} phase${interrupted.commit ? ` of ${interrupted.commit.slice(0, 12)}` : ""}: running again to complete it`);
-    const { running: _cut, ...rest } = status;
-    update(rest);
-  }
+  const takeover = new Takeover(config.workDir, os.hostname(), log);
+  // Until the runner before this one (the same service, updated) has ended its run and exited,
+  // this one answers webhooks and queues them, and touches neither git nor Pulumi nor the status.
+  let holdsClaim = false;
+  const claimed = takeover.claim().then(() => {
+    holdsClaim = true;
+    status = loadStatus(statusFile);
+    const interrupted = status.running;
+    if (interrupted) {
+      log(`the last run was cut short in its ${interrupted.phase} phase${interrupted.commit ? ` of ${interrupted.commit.slice(0, 12)}` : ""}: running again to complete it`);
+      const { running: _cut, ...rest } = status;
+      update(rest);
+    }
+    return interrupted;
+  });
 
   const loop = new RunLoop({
     run: async (reasons) => {
+      await claimed;
       const since = new Date().toISOString();
       update({ ...status, running: { phase: "fetch", since } });
       try {
@@ -78,7 +89,7 @@ export async function main(configFile: string): Promise<void> {
   await new Promise<void>((resolve) => server.listen(config.listenPort, resolve));
   log(`following ${displayRepository(config.repository)} ${config.branch} for stack ${config.stack}: a poll every ${config.intervalSeconds} s, webhooks at :${config.listenPort}/hooks`);
 
-  loop.trigger(interrupted ? "restart" : "poll (start)");
+  void claimed.then((interrupted) => loop.trigger(interrupted ? "restart" : "poll (start)"));
   const poll = setInterval(() => loop.trigger("poll"), config.intervalSeconds * 1000);
 
   let stopping = false;
@@ -86,8 +97,13 @@ export async function main(configFile: string): Promise<void> {
     if (stopping) return;
     stopping = true;
     clearInterval(poll);
+    if (!holdsClaim) {
+      log(`${signal} while waiting for the runner before this one: exiting without having run`);
+      process.exit(0);
+    }
     log(`${signal}: ${loop.busy ? "finishing the current run first" : "no run going"}; then exiting`);
     await loop.stop();
+    takeover.release();
     server.close();
     log("stopped");
     process.exit(0);

@@ -141,7 +141,8 @@ export class RealTools implements GitOpsTools {
   }
 
   private pulumi(args: readonly string[], onLine?: (line: string) => void): Promise<CommandResult> {
-    return runCommand(this.pulumiBin, [...args, "--stack", this.config.stack, "--non-interactive"], { cwd: this.repoDir, env: this.env, onLine });
+    // No colour codes: the output goes into logs, ntfy messages and the status.
+    return runCommand(this.pulumiBin, [...args, "--stack", this.config.stack, "--non-interactive", "--color", "never"], { cwd: this.repoDir, env: this.env, onLine });
   }
 
   async fetch(): Promise<Commit> {

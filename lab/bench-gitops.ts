@@ -16,6 +16,7 @@ const log = (line: string) => process.stderr.write(`[bench-gitops] ${line}\n`);
 
 async function main(): Promise<void> {
   let harness: GitOpsHarness | undefined;
+  let result = "";
   try {
     ({ harness } = await setUpLabGitOps(log));
     const h = harness;
@@ -35,11 +36,13 @@ async function main(): Promise<void> {
       seconds.push(Number(process.hrtime.bigint() - t0) / 1e9);
       log(`run ${i}: webhook to converged ${seconds[i - 1].toFixed(1)} s (${status.lastCommit.summary})`);
     }
-    process.stdout.write(`commit_to_applied_seconds=${median(seconds).toFixed(1)} runs=${seconds.map((s) => s.toFixed(1)).join(",")}\n`);
+    result = `commit_to_applied_seconds=${median(seconds).toFixed(1)} runs=${seconds.map((s) => s.toFixed(1)).join(",")}`;
   } finally {
     await harness?.close();
     await labDown({ log: () => undefined });
   }
+  // After the runner has stopped, so that no log line of it comes after.
+  process.stdout.write(`${result}\n`);
 }
 
 main().catch((error: Error) => {

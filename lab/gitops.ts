@@ -34,6 +34,14 @@ export interface Note {
   readonly body: string;
 }
 
+async function freePort(): Promise<number> {
+  const probe = http.createServer();
+  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
 export class GitOpsHarness {
   readonly bare: string;
   readonly clone: string;
@@ -85,10 +93,7 @@ export class GitOpsHarness {
       });
     });
     await new Promise<void>((r) => this.ntfy!.listen(0, "127.0.0.1", r));
-    const probe = http.createServer();
-    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-    this.port = (probe.address() as { port: number }).port;
-    await new Promise((r) => probe.close(r));
+    this.port = await freePort();
     return this.head();
   }
 
@@ -117,27 +122,55 @@ export class GitOpsHarness {
 
   /** Starts the runner and waits for it to answer; `env` overrides the harness's environment (e.g. another state backend). */
   async startRunner(env: NodeJS.ProcessEnv = {}): Promise<void> {
+    this.runner = this.spawnRunner(this.port, env);
+    await this.healthy(this.port);
+  }
+
+  /**
+   * What Swarm does when the runner's own service is updated (start-first): a second runner on the
+   * same work folder starts while the first is in its run, then the first gets SIGTERM. Resolves
+   * with the first one's exit code once the second answers; the harness then talks to the second.
+   */
+  async handOver(): Promise<number | null> {
+    const port = await freePort();
+    const next = this.spawnRunner(port, {});
+    await this.healthy(port);
+    const exited = await this.stopRunner("SIGTERM");
+    this.runner = next;
+    this.port = port;
+    return exited;
+  }
+
+  private spawnRunner(port: number, env: NodeJS.ProcessEnv): ChildProcess {
     const config = {
       repository: this.bare,
       branch: "main",
       stack: this.options.stack,
       intervalSeconds: 3600,
       workDir: this.work,
-      listenPort: this.port,
+      listenPort: port,
       pulumiBin: this.options.pulumiBin,
       ntfyServer: `http://127.0.0.1:${(this.ntfy!.address() as { port: number }).port}`,
       secrets: { webhookSecretFile: path.join(this.secrets, "webhook"), statusTokenFile: path.join(this.secrets, "token"), ntfyTopicFile: path.join(this.secrets, "topic") },
     };
-    const file = path.join(this.options.root, "runner.json");
+    const file = path.join(this.options.root, `runner-${port}.json`);
     fs.writeFileSync(file, JSON.stringify(config));
     const runner = spawn(path.join(REPO_ROOT, "node_modules", ".bin", "ts-node"), ["--transpile-only", path.join(REPO_ROOT, "gitops", "main.ts"), file], { env: { ...this.env, ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     runner.stdout!.setEncoding("utf8").on("data", (c: string) => {
       this.runnerLog += c;
-      for (const line of c.split("\n").filter(Boolean)) this.options.log(`runner: ${line.slice(25)}`);
+      for (const line of c.split("\n").filter(Boolean)) this.options.log(`runner :${port}: ${line.slice(25)}`);
     });
     runner.stderr!.setEncoding("utf8").on("data", (c: string) => (this.runnerLog += c));
-    this.runner = runner;
-    await until("the runner answers /healthz", 60, async () => ((await this.request("GET", "/healthz")).status === 200 ? true : undefined), 200);
+    return runner;
+  }
+
+  private healthy(port: number): Promise<true> {
+    return until(
+      `the runner on :${port} answers /healthz`,
+      60,
+      async () => ((await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200 ? true : undefined),
+      200,
+    );
   }
 
   /** Stops the runner: SIGKILL to its whole process group (the pulumi CLI and its plugins too), like a node losing power; or SIGTERM to it alone, like a service update. */

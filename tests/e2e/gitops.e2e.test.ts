@@ -178,6 +178,23 @@ test("SIGTERM during a run (its own service updated) lets the run finish before 
   expect(s.lastCommit?.result).toBe("applied");
 });
 
+test("the runner's own service updated (start-first): the new runner waits for the old one's run to end, then takes over", async () => {
+  const since = h.runnerLog.length;
+  const handover = commit("handover", base("handed over", { slowSeconds: 6 }));
+  await h.push(handover);
+  await h.inPhase("up");
+  expect(await h.handOver()).toBe(0);
+  expect(applied()).toBe("handed over");
+  const after = commit("after the handover", base("after"));
+  await h.push(after);
+  expect((await h.handled(after)).lastCommit?.result).toBe("applied");
+  expect(applied()).toBe("after");
+  const log = h.runnerLog.slice(since);
+  expect(log).toMatch(/is active on this work folder: waiting for it to finish its run and exit/);
+  expect(log.indexOf("the other runner has gone: taking over")).toBeGreaterThan(log.indexOf(`${handover.slice(0, 12)}: applied`));
+  expect(log).not.toMatch(/currently locked/);
+});
+
 test("npm run move-state moves the state to another backend, checked by a preview; the runner there applies the next commit and the old state is left as it was", async () => {
   await h.stopRunner("SIGTERM");
   const shared = path.join(ROOT, "shared-backend");
