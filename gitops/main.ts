@@ -52,6 +52,7 @@ export async function main(configFile: string): Promise<void> {
     status = loadStatus(statusFile);
     const interrupted = status.running;
     if (interrupted) {
+      tools.releaseOwnLockOnce = true;
       log(`the last run was cut short in its ${interrupted.phase} phase${interrupted.commit ? ` of ${interrupted.commit.slice(0, 12)}` : ""}: running again to complete it`);
       const { running: _cut, ...rest } = status;
       update(rest);

@@ -46,6 +46,30 @@ test("a new commit is previewed, gated and applied; the status and metrics say s
   expect(metrics).toMatch(/homelab_gitops_last_success_timestamp_seconds 17\d{8}/);
 });
 
+test("an up that finds the stack locked by someone else changes nothing and leaves the commit for the next trigger, a poll too", async () => {
+  const before: RunnerStatus = { ...EMPTY_STATUS, lastSuccess: { commit: "c1", at: "2026-12-01T09:00:00Z" } };
+  const s = scripted({ head: "c8", ups: [{ exitCode: 255, tail: "the stack is locked by me@laptop", lockedBy: "me@laptop" }] });
+  const status = await runOnce(s.tools, before, ["poll"], clock());
+  expect(s.calls).toEqual(["fetch", "checkout c8", "preview", "up c8"]);
+  expect(status.lastCommit).toBeUndefined();
+  expect(status.runs).toEqual(EMPTY_STATUS.runs);
+  expect(s.notes).toEqual([]);
+  const again = scripted({ head: "c8" });
+  expect((await runOnce(again.tools, status, ["poll"], clock())).lastCommit).toMatchObject({ commit: "c8", result: "applied" });
+});
+
+test("a refused commit is previewed again by a webhook or a manual run, not by a poll", async () => {
+  const refused: RunnerStatus = { ...EMPTY_STATUS, lastCommit: { commit: "c9", subject: "s", result: "refused", summary: "", reasons: ["ssh: timeout"], at: "2026-12-01T09:00:00Z", seconds: 1 } };
+  const poll = scripted({ head: "c9" });
+  await runOnce(poll.tools, refused, ["poll"], clock());
+  expect(poll.calls).toEqual(["fetch"]);
+  const manual = scripted({ head: "c9" });
+  expect((await runOnce(manual.tools, refused, ["manual"], clock())).lastCommit?.result).toBe("applied");
+  const held = scripted({ head: "c9" });
+  await runOnce(held.tools, { ...refused, lastCommit: { ...refused.lastCommit!, result: "held" } }, ["manual"], clock());
+  expect(held.calls).toEqual(["fetch"]);
+});
+
 test("a commit already handled is not run again by a poll; a failed one is retried by a webhook", async () => {
   const once = await runOnce(scripted({ head: "c2" }).tools, EMPTY_STATUS, ["poll"], clock());
   const again = scripted({ head: "c2" });

@@ -23,6 +23,8 @@ export interface UpOutcome {
   readonly exitCode: number;
   /** The last lines of the output, for the report. */
   readonly tail: string;
+  /** Set when the up never started: someone else (the owner's `pulumi up`?) holds the stack's lock. */
+  readonly lockedBy?: string;
 }
 
 export interface GitOpsTools {
@@ -55,7 +57,11 @@ export interface Notification {
   readonly tags: readonly string[];
 }
 
-/** What triggered a run: a poll does not retry a commit already handled; a webhook or a manual run retries a failed one. */
+/**
+ * What triggered a run: a poll does not retry a commit already handled; a webhook or a manual run
+ * retries a failed or refused one (its cause may have passed: a node that did not answer, a
+ * network glitch). A held commit stays held: the owner applies it by hand.
+ */
 export function isRetryTrigger(reasons: readonly string[]): boolean {
   return reasons.some((r) => !r.startsWith("poll"));
 }
@@ -76,7 +82,7 @@ export async function runOnce(
   onPhase("fetch");
   const head = await tools.fetch();
   const handled = status.lastCommit?.commit === head.commit;
-  const retry = handled && status.lastCommit?.result === "failed" && isRetryTrigger(reasons);
+  const retry = handled && (status.lastCommit?.result === "failed" || status.lastCommit?.result === "refused") && isRetryTrigger(reasons);
   if (handled && !retry) {
     tools.log(`${short(head.commit)} was handled already (${status.lastCommit?.result}); nothing to do`);
     return { ...status, lastCheck: now().toISOString() };
@@ -113,6 +119,11 @@ export async function runOnce(
   onPhase("up", head.commit);
   tools.log(`${short(head.commit)}: applying (${decision.summary})`);
   const up = await tools.up(head.commit);
+  if (up.lockedBy) {
+    // Nothing was changed: the commit is not handled yet, and the next trigger (a poll too) tries again.
+    tools.log(`${short(head.commit)}: the stack is locked by ${up.lockedBy} (a pulumi up of yours?); nothing was changed, the next trigger tries again`);
+    return { ...status, lastCheck: now().toISOString() };
+  }
   if (up.exitCode === 0) {
     const next = recordResult(status, { ...head, result: "applied", summary: decision.summary, reasons: [], at: now().toISOString(), seconds: seconds() }, now());
     tools.log(`${short(head.commit)}: applied in ${seconds().toFixed(1)} s`);

@@ -103,6 +103,8 @@ export function withoutMootPendingCreates(deployment: { resources?: { urn: strin
 }
 
 export class RealTools implements GitOpsTools {
+  /** Set by the runner when its last run was cut short: the next up may release that run's lock. */
+  releaseOwnLockOnce = false;
   private readonly repoDir: string;
   private readonly env: NodeJS.ProcessEnv;
   private readonly pulumiBin: string;
@@ -212,15 +214,19 @@ export class RealTools implements GitOpsTools {
     const attempt = () => this.pulumi(["up", "--yes", "--skip-preview", "--message", `gitops: ${commit}`], (line) => this.log(`up: ${line}`));
     let r = await attempt();
     const holder = lockHolder(r.stdout + r.stderr);
-    // A lock of this runner's own host is a run of an earlier runner task that was killed: no
-    // process holds it any more, and the state it left is what the next up completes.
-    if (holder && holder.endsWith(`@${this.hostname}`)) {
+    // A lock of this runner's own host, when its last run was cut short, is that run's: no
+    // process holds it any more (gitops/takeover.ts: no other runner of this work folder lives),
+    // and the state it left is what this up completes. Any other lock is someone's live run, even
+    // from this host (the owner's own pulumi up on the same machine).
+    const cutShort = this.releaseOwnLockOnce;
+    this.releaseOwnLockOnce = false;
+    if (holder && cutShort && holder.endsWith(`@${this.hostname}`)) {
       this.log(`the stack is locked by ${holder}, an earlier run of this runner that was cut short: releasing its lock (pulumi cancel)`);
       const cancel = await this.pulumi(["cancel", "--yes"]);
       if (cancel.code !== 0) return { exitCode: cancel.code, tail: `pulumi cancel failed: ${tail(cancel.stderr, 5)}` };
       r = await attempt();
     } else if (holder) {
-      return { exitCode: r.code || 1, tail: `the stack is locked by ${holder} (a pulumi up of yours?); the runner did not touch it. It runs again on the next trigger.` };
+      return { exitCode: r.code || 1, tail: `the stack is locked by ${holder}`, lockedBy: holder };
     }
     if (r.code === 0) await this.afterApply();
     return { exitCode: r.code, tail: tail(r.stdout + "\n" + r.stderr) };

@@ -75,7 +75,8 @@ export class GitOpsHarness {
     this.git(["init", "--quiet", "--bare", "--initial-branch=main", this.bare], o.root);
     this.git(["clone", "--quiet", this.bare, this.clone], o.root);
     o.fill(this.clone);
-    fs.writeFileSync(path.join(this.clone, ".gitignore"), "node_modules/\nout/\n");
+    // No slash: a symlink named node_modules (a test links this checkout's) is ignored too.
+    fs.writeFileSync(path.join(this.clone, ".gitignore"), "node_modules\nout/\n");
     this.git(["add", "-A"]);
     this.git(["commit", "--quiet", "-m", "the homelab as it is"]);
     this.git(["push", "--quiet", "origin", "HEAD:main"]);

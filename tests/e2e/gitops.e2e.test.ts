@@ -10,12 +10,13 @@
  * Not covered here: the runner deployed as a service on the lab's swarm (not built yet), the homelab
  * program itself behind it, a remote reached over SSH with a deploy key, Forgejo's real webhook.
  */
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { REPO_ROOT } from "../../lab/config";
 import { moveState } from "../../bin/move-state";
+import { until } from "../../lab/exec";
 import { GitOpsHarness } from "../../lab/gitops";
 
 const log = (line: string) => process.stderr.write(`[e2e-gitops] ${line}\n`);
@@ -195,11 +196,29 @@ test("the runner's own service updated (start-first): the new runner waits for t
   expect(log).not.toMatch(/currently locked/);
 });
 
+test("the owner's own pulumi up holds the lock (from this very host): the runner changes nothing, and later finds the commit applied", async () => {
+  fs.symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(h.clone, "node_modules"));
+  const byHand = commit("applied by hand", base("by hand", { slowSeconds: 15 }));
+  const locks = path.join(ROOT, "backend", ".pulumi", "locks");
+  const lockFiles = () => (fs.existsSync(locks) ? fs.readdirSync(locks, { recursive: true }).filter((f) => String(f).endsWith(".json")) : []);
+  const owner = spawn("pulumi", ["up", "--yes", "--skip-preview", "--stack", STACK, "--non-interactive"], { cwd: h.clone, env, stdio: "ignore" });
+  const ownerDone = new Promise<number | null>((r) => owner.once("exit", r));
+  await until("the owner's up holds the lock", 60, () => (lockFiles().length > 0 ? true : undefined), 200);
+  const since = h.runnerLog.length;
+  await h.push(byHand);
+  await until("the runner met the lock", 120, () => (/the stack is locked by \S+ \(a pulumi up of yours\?\); nothing was changed/.test(h.runnerLog.slice(since)) ? true : undefined), 500);
+  expect(h.runnerLog.slice(since)).not.toMatch(/releasing its lock/);
+  expect(await ownerDone).toBe(0);
+  expect(applied()).toBe("by hand");
+  await h.push(byHand);
+  const s = await h.handled(byHand);
+  expect(s.lastCommit).toMatchObject({ result: "applied", summary: "already applied" });
+});
+
 test("npm run move-state moves the state to another backend, checked by a preview; the runner there applies the next commit and the old state is left as it was", async () => {
   await h.stopRunner("SIGTERM");
   const shared = path.join(ROOT, "shared-backend");
   fs.mkdirSync(shared, { recursive: true });
-  fs.symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(h.clone, "node_modules"));
   const lines: string[] = [];
   moveState({ backend: `file://${shared}`, stack: STACK, preview: true, cwd: h.clone, env, log: (l) => lines.push(l) });
   expect(lines[lines.length - 1]).toMatch(/^moved: /);
