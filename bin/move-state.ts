@@ -93,7 +93,7 @@ if (require.main === module) {
   const positional = args.filter((a) => a !== "--no-preview");
   const backend = positional[0];
   if (!backend || positional.length > 1) {
-    process.stderr.write("usage: npm run move-state -- <backend-url> [--stack NAME] [--no-preview]\n  e.g. npm run move-state -- 's3://homelab-pulumi?endpoint=nas.home.arpa:9000&s3ForcePathStyle=true'\n");
+    process.stderr.write("usage: npm run move-state -- <backend-url> [--stack NAME] [--no-preview]\n  e.g. npm run move-state -- 's3://homelab-pulumi?endpoint=http://nas.home.arpa:9000&use_path_style=true&region=us-east-1'\n");
     process.exit(2);
   }
   const cwd = path.resolve(__dirname, "..");

@@ -271,9 +271,9 @@ function readGitOps(issues: IssueList, r: MapReader): GitOpsConfig | false {
   if (seconds === undefined || seconds < GITOPS_INTERVAL_MIN_SECONDS || seconds > GITOPS_INTERVAL_MAX_SECONDS) {
     issues.error(g.child("interval"), `expected a duration from 1m to 24h, got ${JSON.stringify(interval)}. Fix: e.g. 5m (webhooks start a run at once; the poll is the fallback).`);
   }
-  const backend = g.requiredString("backend", "the state backend both you and the runner reach, e.g. s3://homelab-pulumi?endpoint=nas.home.arpa:9000&s3ForcePathStyle=true") ?? "";
+  const backend = g.requiredString("backend", "the state backend both you and the runner reach, e.g. s3://homelab-pulumi?endpoint=http://nas.home.arpa:9000&use_path_style=true&region=us-east-1") ?? "";
   if (backend !== "" && !backend.startsWith("s3://")) {
-    issues.error(g.child("backend"), `${JSON.stringify(backend)} is not an s3:// backend. Fix: an S3 bucket both your laptop and the cluster reach, e.g. s3://homelab-pulumi?endpoint=nas.home.arpa:9000&s3ForcePathStyle=true; a file:// state lives on one machine only (docs/gitops.md: moving the state).`);
+    issues.error(g.child("backend"), `${JSON.stringify(backend)} is not an s3:// backend. Fix: an S3 bucket both your laptop and the cluster reach, e.g. s3://homelab-pulumi?endpoint=http://nas.home.arpa:9000&use_path_style=true&region=us-east-1; a file:// state lives on one machine only (docs/gitops.md: moving the state).`);
   } else if (/[?&](access_?key|secret|password|token)/i.test(backend)) {
     issues.error(g.child("backend"), `holds a credential in the URL. Fix: the URL without it, and the keys as secrets: homelab:gitopsBackendAccessKeyId and homelab:gitopsBackendSecretAccessKey.`);
   }

@@ -1,4 +1,5 @@
 /** Small process helpers for the lab (no shell in between: arguments go as they are). */
+import * as http from "http";
 import { spawn } from "child_process";
 
 export interface RunResult {
@@ -89,4 +90,13 @@ export async function until<T>(what: string, seconds: number, probe: () => T | u
     if (Date.now() > deadline) throw new Error(`${what}: not within ${seconds} s${last ? ` (last error: ${last instanceof Error ? last.message : String(last)})` : ""}`);
     await sleep(everyMs);
   }
+}
+
+/** A TCP port free on loopback right now (for a test's own server). */
+export async function freePort(): Promise<number> {
+  const probe = http.createServer();
+  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  return port;
 }

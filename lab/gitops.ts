@@ -13,7 +13,7 @@ import * as YAML from "yaml";
 import type { RunnerStatus } from "../gitops/status";
 import { sign } from "../gitops/webhook";
 import { REPO_ROOT } from "./config";
-import { until } from "./exec";
+import { freePort, until } from "./exec";
 import { labDown, readInventory, sshExec } from "./lab";
 import { PROGRAM_DIRS, PROGRAM_FILES, Pulumi, STACK, labPulumi, pulumiEnv, stackPaths, toolchainBin, upWithLab } from "./stack";
 
@@ -32,14 +32,6 @@ export interface HarnessOptions {
 export interface Note {
   readonly title: string;
   readonly body: string;
-}
-
-async function freePort(): Promise<number> {
-  const probe = http.createServer();
-  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((r) => probe.close(r));
-  return port;
 }
 
 export class GitOpsHarness {

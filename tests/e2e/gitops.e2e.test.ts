@@ -1,14 +1,16 @@
 /**
  * The GitOps runner (gitops/main.ts) as a process, following a real git repository (a bare repo
  * here, pushed to with git) and running the real Pulumi CLI and engine (the toolchain's) on a local
- * file backend, with ntfy stood in for by a recording HTTP server on loopback.
+ * file backend, then on an s3:// backend served by the S3 STAND-IN (lab/s3-standin: gofakes3, which
+ * checks no signature), with ntfy stood in for by a recording HTTP server on loopback.
  *
  * The repository holds a TEST FIXTURE program (tests/e2e/fixtures/gitops-program), not the homelab
  * program: it has the shapes the gate reads (a homelab:node:Node per node, a resource that writes a
  * message) and runs in seconds, so each behaviour below is one commit.
  *
  * Not covered here: the runner deployed as a service on the lab's swarm (not built yet), the homelab
- * program itself behind it, a remote reached over SSH with a deploy key, Forgejo's real webhook.
+ * program itself behind it (tests/e2e/gitops-lab.e2e.test.ts), a remote reached over SSH with a
+ * deploy key or over https with a token, Forgejo's real webhook, a real S3 server's auth.
  */
 import { spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
@@ -18,6 +20,7 @@ import { REPO_ROOT } from "../../lab/config";
 import { moveState } from "../../bin/move-state";
 import { until } from "../../lab/exec";
 import { GitOpsHarness } from "../../lab/gitops";
+import { S3Standin, startS3Standin } from "../../lab/s3";
 
 const log = (line: string) => process.stderr.write(`[e2e-gitops] ${line}\n`);
 const ROOT = path.join(REPO_ROOT, "out", "gitops-e2e");
@@ -25,6 +28,7 @@ const TARGET = path.join(ROOT, "applied-message");
 const STACK = "gitops";
 let h: GitOpsHarness;
 let env: NodeJS.ProcessEnv;
+let s3: S3Standin | undefined;
 
 const base = (message: string, extra: Record<string, unknown> = {}) => ({ message, target: TARGET, nodes: [{ name: "w1", disk: "disk-a" }], ...extra });
 /** The owner's commit of the fixture's whole config. */
@@ -81,6 +85,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await h?.close();
+  s3?.stop();
 });
 
 test("the first commit is applied when the runner starts; the status wants the token", async () => {
@@ -215,20 +220,26 @@ test("the owner's own pulumi up holds the lock (from this very host): the runner
   expect(s.lastCommit).toMatchObject({ result: "applied", summary: "already applied" });
 });
 
-test("npm run move-state moves the state to another backend, checked by a preview; the runner there applies the next commit and the old state is left as it was", async () => {
+test("npm run move-state moves the state to an s3:// backend (the S3 stand-in), checked by a preview; the runner there applies the next commit and the old state is left as it was", async () => {
   await h.stopRunner("SIGTERM");
-  const shared = path.join(ROOT, "shared-backend");
-  fs.mkdirSync(shared, { recursive: true });
+  s3 = await startS3Standin(log);
+  await s3.createBucket("homelab-pulumi");
+  const shared = s3.backendUrl("homelab-pulumi");
+  // The stand-in checks no signature; the SDK still wants keys (the owner's: AWS_PROFILE or these).
+  const withKeys = { ...env, AWS_ACCESS_KEY_ID: "owner-key", AWS_SECRET_ACCESS_KEY: "owner-secret" };
   const lines: string[] = [];
-  moveState({ backend: `file://${shared}`, stack: STACK, preview: true, cwd: h.clone, env, log: (l) => lines.push(l) });
+  moveState({ backend: shared, stack: STACK, preview: true, cwd: h.clone, env: withKeys, log: (l) => lines.push(l) });
   expect(lines[lines.length - 1]).toMatch(/^moved: /);
   // A second move finds the stack there and overwrites nothing.
-  expect(() => moveState({ backend: `file://${shared}`, stack: STACK, preview: false, cwd: h.clone, env, log: () => undefined })).toThrow(/already has a stack gitops: nothing was moved or overwritten/);
+  expect(() => moveState({ backend: shared, stack: STACK, preview: false, cwd: h.clone, env: withKeys, log: () => undefined })).toThrow(/already has a stack gitops: nothing was moved or overwritten/);
   const oldHistory = sh("pulumi", ["stack", "history", "--json", "--stack", STACK]);
-  await h.startRunner({ PULUMI_BACKEND_URL: `file://${shared}` });
+  await h.startRunner({ PULUMI_BACKEND_URL: shared, AWS_ACCESS_KEY_ID: "runner-key", AWS_SECRET_ACCESS_KEY: "runner-secret" });
   const seven = commit("seven", base("seven"));
   await h.push(seven);
   expect((await h.handled(seven)).lastCommit?.result).toBe("applied");
   expect(applied()).toBe("seven");
   expect(sh("pulumi", ["stack", "history", "--json", "--stack", STACK])).toBe(oldHistory);
+  // The update is in the bucket: its history there ends with the runner's commit.
+  const moved = JSON.parse(spawnSync("pulumi", ["stack", "history", "--json", "--stack", STACK], { cwd: h.clone, env: { ...withKeys, PULUMI_BACKEND_URL: shared }, encoding: "utf8" }).stdout) as { environment?: Record<string, string> }[];
+  expect(moved[0].environment?.["git.head"]).toBe(seven);
 });
