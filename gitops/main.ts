@@ -11,7 +11,7 @@ import * as path from "path";
 import { runOnce } from "./run";
 import { RunLoop } from "./runLoop";
 import { createServer } from "./server";
-import { RunnerStatus, loadStatus, saveStatus } from "./status";
+import { RunnerStatus, loadStatus, saveStatus, withoutRunning } from "./status";
 import { Takeover } from "./takeover";
 import { RealTools, RunnerConfig } from "./tools";
 
@@ -54,8 +54,7 @@ export async function main(configFile: string): Promise<void> {
     if (interrupted) {
       tools.releaseOwnLockOnce = true;
       log(`the last run was cut short in its ${interrupted.phase} phase${interrupted.commit ? ` of ${interrupted.commit.slice(0, 12)}` : ""}: running again to complete it`);
-      const { running: _cut, ...rest } = status;
-      update(rest);
+      update(withoutRunning(status));
     }
     return interrupted;
   });
@@ -66,12 +65,9 @@ export async function main(configFile: string): Promise<void> {
       const since = new Date().toISOString();
       update({ ...status, running: { phase: "fetch", since } });
       try {
-        const next = await runOnce(tools, status, reasons, () => new Date(), (phase, commit) => update({ ...status, running: { phase, since, ...(commit ? { commit } : {}) } }));
-        const { running: _done, ...rest } = next;
-        update(rest);
+        update(withoutRunning(await runOnce(tools, status, reasons, () => new Date(), (phase, commit) => update({ ...status, running: { phase, since, ...(commit ? { commit } : {}) } }))));
       } catch (error) {
-        const { running: _failed, ...rest } = status;
-        update(rest);
+        update(withoutRunning(status));
         throw error;
       }
     },

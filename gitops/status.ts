@@ -4,6 +4,7 @@
  * runner's volume, so a restarted runner neither handles a commit twice nor forgets its last good
  * one. Pure, apart from load/save.
  */
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -53,12 +54,25 @@ export function loadStatus(file: string): RunnerStatus {
   return { ...EMPTY_STATUS, ...parsed, runs: { ...EMPTY_STATUS.runs, ...(parsed.runs ?? {}) } };
 }
 
-/** Written to a temporary file and renamed, so a runner killed mid-write leaves the old status whole. */
-export function saveStatus(file: string, status: RunnerStatus): void {
+/**
+ * Writes to a temporary file (named for this writer alone: two runners share the volume during a
+ * handover) and renames it, so a runner killed mid-write leaves the old content whole.
+ */
+export function writeAtomically(file: string, text: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const temporary = `${file}.tmp`;
-  fs.writeFileSync(temporary, JSON.stringify(status, null, 2) + "\n");
+  const temporary = `${file}.${crypto.randomBytes(6).toString("hex")}.tmp`;
+  fs.writeFileSync(temporary, text);
   fs.renameSync(temporary, file);
+}
+
+export function saveStatus(file: string, status: RunnerStatus): void {
+  writeAtomically(file, JSON.stringify(status, null, 2) + "\n");
+}
+
+/** The status without its `running` mark (a run ended, or the one cut short was taken up again). */
+export function withoutRunning(status: RunnerStatus): RunnerStatus {
+  const { running: _ended, ...rest } = status;
+  return rest;
 }
 
 /** Prometheus text exposition of the status. */

@@ -9,6 +9,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { writeAtomically } from "./status";
 
 export interface Heartbeat {
   readonly id: string;
@@ -65,10 +66,7 @@ export class Takeover {
   }
 
   private beat(): void {
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    const temporary = `${this.file}.${this.id}`;
-    fs.writeFileSync(temporary, JSON.stringify({ id: this.id, host: this.host, pid: process.pid, at: new Date().toISOString() } satisfies Heartbeat));
-    fs.renameSync(temporary, this.file);
+    writeAtomically(this.file, JSON.stringify({ id: this.id, host: this.host, pid: process.pid, at: new Date().toISOString() } satisfies Heartbeat));
   }
 
   /** Stops beating and removes the heartbeat if it is still this runner's. */

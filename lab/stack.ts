@@ -81,21 +81,23 @@ export function editStackConfig(edit: (config: Record<string, unknown>) => void)
  * last line, with the provider plugins installed into the lab's own PULUMI_HOME (so the CLI does
  * not warn about ambient plugins on every run).
  */
-export async function toolchainBin(log: Log): Promise<{ bin: string; pluginsInstalled: boolean }> {
+export async function toolchainBin(log: Log, home: string = stackPaths().home): Promise<{ bin: string; pluginsInstalled: boolean }> {
   if (process.env.HOMELAB_PULUMI_BIN) return { bin: process.env.HOMELAB_PULUMI_BIN, pluginsInstalled: false };
   log("toolchain: npm run toolchain (builds the Pulumi CLI and plugins once, then cached)");
-  fs.mkdirSync(stackPaths().home, { recursive: true });
+  fs.mkdirSync(home, { recursive: true });
   const result = await run("bash", [path.join(REPO_ROOT, "toolchain", "build.sh"), "--install-plugins"], {
     inheritStderr: true,
-    env: { ...process.env, PULUMI_HOME: stackPaths().home },
+    env: { ...process.env, PULUMI_HOME: home },
   });
   const lines = result.stdout.trim().split("\n");
   return { bin: lines[lines.length - 1], pluginsInstalled: true };
 }
 
-/** The offline environment every pulumi command runs with. The passphrase stays in a 0600 file. */
-export function pulumiEnv(bin: string, pluginsInstalled: boolean): NodeJS.ProcessEnv {
-  const p = stackPaths();
+/**
+ * The offline environment every pulumi command runs with. The passphrase stays in a 0600 file.
+ * `p`: the lab stack's folders, or a test's own (its backend, PULUMI_HOME and passphrase file).
+ */
+export function pulumiEnv(bin: string, pluginsInstalled: boolean, p: Pick<ReturnType<typeof stackPaths>, "backend" | "home" | "passphraseFile"> = stackPaths()): NodeJS.ProcessEnv {
   fs.mkdirSync(p.backend, { recursive: true });
   fs.mkdirSync(p.home, { recursive: true });
   if (!fs.existsSync(p.passphraseFile)) {

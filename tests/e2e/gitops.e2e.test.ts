@@ -21,6 +21,7 @@ import { moveState } from "../../bin/move-state";
 import { until } from "../../lab/exec";
 import { GitOpsHarness } from "../../lab/gitops";
 import { S3Standin, startS3Standin } from "../../lab/s3";
+import { pulumiEnv, toolchainBin } from "../../lab/stack";
 
 const log = (line: string) => process.stderr.write(`[e2e-gitops] ${line}\n`);
 const ROOT = path.join(REPO_ROOT, "out", "gitops-e2e");
@@ -47,24 +48,8 @@ const sh = (cmd: string, args: string[]) => {
 beforeAll(async () => {
   fs.rmSync(ROOT, { recursive: true, force: true });
   const home = path.join(ROOT, "..", "gitops-e2e-pulumi-home");
-  fs.mkdirSync(home, { recursive: true });
-  log("toolchain: the Pulumi CLI and the command plugin (built once, cached)");
-  const built = spawnSync("bash", [path.join(REPO_ROOT, "toolchain", "build.sh"), "--install-plugins"], { env: { ...process.env, PULUMI_HOME: home }, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
-  if (built.status !== 0) throw new Error("npm run toolchain failed");
-  const bin = built.stdout.trim().split("\n").pop()!;
-  const passphrase = path.join(ROOT, "..", "gitops-e2e-passphrase");
-  fs.writeFileSync(passphrase, crypto.randomBytes(24).toString("base64"), { mode: 0o600 });
-  env = {
-    ...process.env,
-    PATH: `${bin}:${process.env.PATH}`,
-    PULUMI_HOME: home,
-    PULUMI_BACKEND_URL: `file://${path.join(ROOT, "backend")}`,
-    PULUMI_CONFIG_PASSPHRASE_FILE: passphrase,
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
-  };
-  delete env.PULUMI_CONFIG_PASSPHRASE;
+  const { bin, pluginsInstalled } = await toolchainBin(log, home);
+  env = pulumiEnv(bin, pluginsInstalled, { home, backend: path.join(ROOT, "backend"), passphraseFile: path.join(ROOT, "..", "gitops-e2e-passphrase") });
   h = new GitOpsHarness({
     root: ROOT,
     stack: STACK,
