@@ -4,6 +4,7 @@ import { HomelabConfig } from "../config/schema";
 import { LastRun } from "./lastRun";
 import { StackSource } from "../compose/types";
 import { routedHosts } from "../routing/hosts";
+import { buildImageOnNode } from "./builtImage";
 import { Platform } from "./platform";
 import { Swarm } from "./swarm";
 import { Node } from "./node";
@@ -82,6 +83,13 @@ export class Homelab extends pulumi.ComponentResource {
         dashboardPassword: args.dashboardPassword,
         ntfyTopic: args.ntfyTopic,
         backupPassword: args.backupPassword,
+        buildImage: (build, parent) => {
+          const node = args.config.nodes.find((n) => n.name === build.node);
+          if (!node) throw new Error(`image ${build.image} is to be built on ${build.node}, which is not in homelab:nodes (a bug)`);
+          // After the swarm is formed: a node still booting on the first run has joined by then.
+          const key = pulumi.all([deployKey.privateKeyOpenssh, this.swarm.clusterId]).apply(([k]) => k);
+          return buildImageOnNode({ node, tag: build.image, dockerfile: build.dockerfile, privateKeyOpenssh: key }, parent);
+        },
         stackRetries: args.previous ? pulumi.output(args.previous).apply((p) => p.stackRetries ?? {}) : {},
         dns: { upstreams: args.config.platform.dns.upstreams, answers: args.config.nodes.filter((n) => n.role === "manager").map((n) => n.address) },
       },

@@ -330,4 +330,46 @@ describe("the platform's resource graph", () => {
     });
     expect(platform.statefulStacks).toEqual(["vault"]);
   });
+
+  test("a stack with an image to build deploys only once the build on its node is done; the runner's secrets hold the bucket's keys and the ntfy topic", async () => {
+    resources = [];
+    const runner: StackSource = {
+      ...demo("x"),
+      name: "gitops",
+      document: { ...demo("x").document, secrets: { creds: { "x-homelab": { platform: "gitops-backend-credentials" } }, topic: { "x-homelab": { platform: "ntfy-topic" } } } },
+      secrets: [
+        { key: "creds", source: { kind: "platform", name: "gitops-backend-credentials" } },
+        { key: "topic", source: { kind: "platform", name: "ntfy-topic" } },
+      ],
+      builds: [{ service: "web", image: "homelab/gitops-runner:3.259.0-abc", dockerfile: "FROM x\n", node: "pi-1" }],
+    };
+    let finishBuild: (tag: string) => void = () => undefined;
+    const built = new Promise<string>((resolve) => (finishBuild = resolve));
+    const asked: unknown[] = [];
+    const platform = new Platform("platform", {
+      platform: platformConfig,
+      domain: "home.arpa",
+      caCertificateFile: "out/stacks/t/homelab-ca.crt",
+      stacks: [runner],
+      connection: pulumi.secret({ host: "10.0.0.1", port: 22, user: "core", privateKey: "KEY", dialErrorLimit: 3, perDialTimeout: 10 }),
+      swarmId: pulumi.output("swarm-1"),
+      configSecret: (key) => pulumi.secret(`value-of-${key}`),
+      routedHosts: [],
+      dns: { upstreams: ["9.9.9.9"], answers: ["10.0.0.1"] },
+      buildImage: (build, parent) => {
+        asked.push([build, (parent as unknown as { __name?: string }).__name]);
+        return pulumi.output(built);
+      },
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(asked).toEqual([[runner.builds![0], "platform"]]);
+    expect(resources.filter((r) => r.name.endsWith("gitops-deploy"))).toEqual([]);
+    finishBuild("homelab/gitops-runner:3.259.0-abc");
+    await new Promise((resolve) => platform.stacks.gitops.apply(resolve));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(one("gitops-deploy").inputs.create).toBe("bash -s -- deploy gitops");
+    const content = (suffix: string) => Buffer.from(/HOMELAB_OBJECT_CONTENT='([^']*)'/.exec(String(one(suffix).inputs.stdin))![1], "base64").toString("utf8");
+    expect(content("gitops-secret-creds")).toBe("[default]\naws_access_key_id = value-of-gitopsBackendAccessKeyId\naws_secret_access_key = value-of-gitopsBackendSecretAccessKey\n");
+    expect(content("gitops-secret-topic")).toBe("random-value-of-platform-ntfy-topic");
+  });
 });

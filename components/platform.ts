@@ -1,12 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { PlatformSecret, StackSource } from "../compose/types";
+import { ImageToBuild, PlatformSecret, StackSource } from "../compose/types";
 import { PlatformConfig } from "../config/schema";
 import { DnsSettings, renderAdGuardConfig } from "../routing/dns";
 import { RoutedHost } from "../routing/hosts";
 import { htpasswdLine } from "../routing/htpasswd";
 import { renderAlertmanagerConfig } from "../monitoring/alertmanager";
 import { BACKUP_CONFIG_SECRETS, renderS3Credentials, repositoryKind } from "../compose/backupAgent";
+import { GITOPS_CONFIG_SECRETS } from "../compose/gitops";
 import { NodeConnection } from "./connection";
 import { SharedNetworks } from "./networks";
 import { Stack } from "./stack";
@@ -36,6 +37,8 @@ export interface PlatformArgs {
   readonly ntfyTopic?: pulumi.Output<string>;
   /** The owner's restic password (`pulumi config set --secret homelab:backupPassword`); absent: generated. */
   readonly backupPassword?: pulumi.Output<string>;
+  /** Makes an image on its node before its stack deploys (components/builtImage.ts); needed when a stack has `builds`. */
+  readonly buildImage?: (build: ImageToBuild, parent: pulumi.Resource) => pulumi.Output<string>;
   /** Per stack, how often its deploy was refused in a row (the last run's `stackRetries` output). */
   readonly stackRetries?: pulumi.Input<Readonly<Record<string, number>>>;
 }
@@ -95,7 +98,8 @@ export class Platform extends pulumi.ComponentResource {
     const adguardConfig = pulumi.secret(dnsAdmin.bcryptHash.apply((hash) => renderAdGuardConfig(args.dns, args.routedHosts, hash)));
     // Made only where a stack sends alerts (monitoring): ntfy topics are [-_A-Za-z0-9]{1,64}, and
     // 32 letters and digits cannot be guessed.
-    const alerting = args.stacks.some((s) => s.secrets.some((secret) => secret.source.kind === "platform" && secret.source.name === "alertmanager-config"));
+    // The GitOps runner reports to the same topic.
+    const alerting = args.stacks.some((s) => s.secrets.some((secret) => secret.source.kind === "platform" && (secret.source.name === "alertmanager-config" || secret.source.name === "ntfy-topic")));
     this.ntfyTopic = pulumi.secret(
       args.ntfyTopic ?? (alerting ? new random.RandomPassword(`${name}-ntfy-topic`, { length: 32, special: false }, { parent: this }).result : pulumi.output("")),
     );
@@ -155,6 +159,12 @@ export class Platform extends pulumi.ComponentResource {
               : [args.configSecret(BACKUP_CONFIG_SECRETS.s3AccessKeyId), args.configSecret(BACKUP_CONFIG_SECRETS.s3SecretAccessKey)];
           return pulumi.secret(pulumi.all([id, key]).apply(([i, k]) => renderS3Credentials(i, k)));
         }
+        case "gitops-backend-credentials": {
+          const [id, key] = [args.configSecret(GITOPS_CONFIG_SECRETS.backendAccessKeyId), args.configSecret(GITOPS_CONFIG_SECRETS.backendSecretAccessKey)];
+          return pulumi.secret(pulumi.all([id, key]).apply(([i, k]) => renderS3Credentials(i, k)));
+        }
+        case "ntfy-topic":
+          return this.ntfyTopic;
       }
     };
     const retries: Record<string, pulumi.Output<number>> = {};
@@ -183,6 +193,10 @@ export class Platform extends pulumi.ComponentResource {
             swarmId: args.swarmId,
             domain: args.domain,
             retries: pulumi.output(args.stackRetries ?? {}).apply((r) => r[source.name] ?? 0),
+            before: (source.builds ?? []).map((build) => {
+              if (!args.buildImage) throw new Error(`stack ${source.name} has an image to build, but the platform was given no builder (a bug)`);
+              return args.buildImage(build, this);
+            }),
           },
           { parent: this },
         );

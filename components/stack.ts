@@ -24,6 +24,8 @@ export interface StackArgs {
   readonly domain: string;
   /** How often the deploy was refused in a row before this run (the last run's `stackRetries`); 0 when it went through. */
   readonly retries: pulumi.Input<number>;
+  /** What must be done before the deploy (images built on their nodes: components/builtImage.ts). */
+  readonly before?: readonly pulumi.Output<unknown>[];
 }
 
 /** What stack.sh prints when the swarm refused the deploy (it still exits 0: see there). */
@@ -99,7 +101,7 @@ export class Stack extends pulumi.ComponentResource {
       return object("secret", s.key, secretNames[s.key], pulumi.secret(value));
     });
 
-    this.compose = pulumi.all(secretNames).apply((secretsByKey) => renderStack(args.source, { secrets: secretsByKey, configs: configNames }, { domain: args.domain }));
+    this.compose = pulumi.all([pulumi.all(secretNames), ...(args.before ?? [])]).apply(([secretsByKey]) => renderStack(args.source, { secrets: secretsByKey, configs: configNames }, { domain: args.domain }));
     const jitServices = (args.source.jitServices ?? []).map((service) => `${stack}_${service}`);
     const deploy = this.compose.apply((text) => scriptInvocation("stack", ["deploy", stack, ...jitServices], composePreamble(text)));
     const deployed = new command.remote.Command(

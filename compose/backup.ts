@@ -13,6 +13,7 @@
  * replicated services only (the global one's copy on that node is not stopped).
  */
 import * as path from "path";
+import { GITOPS_STACK } from "./gitops";
 import { ConfigIssue, isPlainObject } from "../config/reader";
 import { PlatformConfig } from "../config/schema";
 import { BudgetNode } from "./budget";
@@ -62,14 +63,16 @@ export function swarmVolumeName(stack: StackSource, key: string): string {
 }
 
 /** The backup plan for the deployed stacks (those of platform.stacks); empty when backups are off. */
-export function backupPlan(stacks: readonly StackSource[], nodes: readonly BudgetNode[], platform: Pick<PlatformConfig, "stacks" | "jit" | "backup">): BackupPlan {
+export function backupPlan(stacks: readonly StackSource[], nodes: readonly BudgetNode[], platform: Pick<PlatformConfig, "stacks" | "jit" | "backup"> & Partial<Pick<PlatformConfig, "gitops">>): BackupPlan {
   const backup = platform.backup;
   if (backup === false) return { volumes: [], problems: [] };
   const jit = new Set(platform.jit.map((j) => j.service));
   const volumes: BackupVolume[] = [];
   const problems: ConfigIssue[] = [];
   const known: string[] = [];
-  for (const stack of platform.stacks.flatMap((name) => stacks.filter((s) => s.name === name))) {
+  // The GitOps runner's volume holds the copy of the Pulumi state (docs/gitops.md).
+  const names = platform.gitops && !platform.stacks.includes(GITOPS_STACK) ? [...platform.stacks, GITOPS_STACK] : platform.stacks;
+  for (const stack of names.flatMap((name) => stacks.filter((s) => s.name === name))) {
     const file = `stacks/${stack.name}/${path.basename(stack.file)}`;
     const services = (stack.document.services ?? {}) as Record<string, Record<string, any>>;
     const declared = declaredVolumes(stack);

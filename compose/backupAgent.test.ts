@@ -6,8 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { loadStacks } from "../config/stacks";
 import { DEFAULT_BACKUP, DEFAULT_BACKUP_REPOSITORY } from "../config/schema";
-import { ConfigError } from "../config/reader";
-import { stackConfig } from "../tests/fixtures";
+import { configIssues, stackConfig } from "../tests/fixtures";
 import { BackupPlan } from "./backup";
 import { RESTIC_IMAGE, renderBackupConfig, renderBackupSocketFilter, repositoryKind, resticRepository } from "./backupAgent";
 
@@ -87,15 +86,7 @@ describe("the committed homelab config", () => {
     expect(backup.configs.find((c) => c.key === "backup_program")!.content).toBe(fs.readFileSync(path.resolve(__dirname, "..", "services", "backup", "agent.js"), "utf8"));
   });
 
-  const issuesOf = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (err) {
-      if (err instanceof ConfigError) return err.issues.map((i) => `${i.key}: ${i.message}`);
-      throw err;
-    }
-    return [];
-  };
+  const issuesOf = configIssues;
 
   test("the default repository without MinIO deployed, and an sftp one without its key, stop the run with the fix", () => {
     const noMinio = { ...config, platform: { ...config.platform, stacks: config.platform.stacks.filter((s) => s !== "minio") } };

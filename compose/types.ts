@@ -24,7 +24,9 @@ export type SecretSource =
  * line, AdGuard Home's configuration (routing/dns.ts: it holds the admin's bcrypt hash),
  * Alertmanager's (monitoring/alertmanager.ts: it holds the ntfy topic), and for the backup agent
  * (compose/backup.ts): the restic password, the repository's credentials file, the SSH key and
- * its server's known hosts, and the JIT helper's token (the same value as stacks/jit's jit_token).
+ * its server's known hosts, and the JIT helper's token (the same value as stacks/jit's jit_token);
+ * for the GitOps runner (compose/gitops.ts): the state bucket's credentials file and the ntfy topic
+ * (the one Alertmanager sends to).
  */
 export const PLATFORM_SECRETS = [
   "tls-key",
@@ -38,6 +40,8 @@ export const PLATFORM_SECRETS = [
   "backup-ssh-key",
   "backup-known-hosts",
   "jit-token",
+  "gitops-backend-credentials",
+  "ntfy-topic",
 ] as const;
 export type PlatformSecret = (typeof PLATFORM_SECRETS)[number];
 
@@ -46,7 +50,7 @@ export type PlatformSecret = (typeof PLATFORM_SECRETS)[number];
  * under a top-level config): what only the config knows (the domain, the LAN's ranges, every
  * routed host) stays out of the compose file, which keeps it a plain file.
  */
-export const PLATFORM_CONFIGS = ["traefik-static", "traefik-dynamic", "jit-config", "jit-program", "jit-socket-filter", "backup-config", "backup-program", "backup-socket-filter"] as const;
+export const PLATFORM_CONFIGS = ["traefik-static", "traefik-dynamic", "jit-config", "jit-program", "jit-socket-filter", "backup-config", "backup-program", "backup-socket-filter", "gitops-config", "gitops-program"] as const;
 export type PlatformConfigFile = (typeof PLATFORM_CONFIGS)[number];
 
 /**
@@ -128,6 +132,17 @@ export interface StackSource {
   readonly jitServices?: readonly string[];
   /** For the JIT helper's stack: the JIT hosts its service answers, each to the helper's port (compose/jit.ts). */
   readonly proxiedRoutes?: readonly ServiceRoute[];
+  /** Images the platform makes before the deploy, on the one node the service is pinned to (no registry is assumed). */
+  readonly builds?: readonly ImageToBuild[];
+}
+
+export interface ImageToBuild {
+  readonly service: string;
+  /** The tag the service runs, with a hash of the Dockerfile in it. */
+  readonly image: string;
+  readonly dockerfile: string;
+  /** The node (homelab:nodes[].name) it is made on: the one the service's placement allows. */
+  readonly node: string;
 }
 
 /** One problem in a compose file: where (`services.web.image`) and what, with the fix. */

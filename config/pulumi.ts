@@ -45,7 +45,7 @@ export function secretConfigKeys(env: NodeJS.ProcessEnv = process.env): string[]
 export function loadPulumiStacks(config: HomelabConfig, stacksDir: string): StackSource[] {
   const settings = new pulumi.Config("homelab");
   try {
-    return loadStacks(config, stacksDir, (key) => settings.getSecret(key) !== undefined);
+    return loadStacks(config, stacksDir, (key) => settings.getSecret(key) !== undefined, pulumi.getStack());
   } catch (err) {
     if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
     throw err;

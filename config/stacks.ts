@@ -2,9 +2,11 @@ import * as fs from "fs";
 import * as path from "path";
 import { overcommitted, reservationsByNode } from "../compose/budget";
 import { loadStack } from "../compose/load";
-import { placementProblems } from "../compose/placement";
+import { eligibleNodes, placementProblems } from "../compose/placement";
 import { backupPlan } from "../compose/backup";
 import { BACKUP_CONFIG_SECRETS, BACKUP_STACK, renderBackupConfig, renderBackupSocketFilter, repositoryKind, requiredConfigSecrets, withBackupSecrets } from "../compose/backupAgent";
+import { GITOPS_CONFIG_SECRETS, GITOPS_LABEL, GITOPS_SERVICE, GITOPS_STACK, renderRunnerConfig, runnerImageTag, withRunnerSettings } from "../compose/gitops";
+import { bundleRunner } from "../gitops/bundle";
 import { JIT_STACK, jitBudgets, jitTargets, proxiedRoutes, renderJitConfig, renderJitSocketFilter } from "../compose/jit";
 import { parseDurationSeconds } from "./duration";
 import { MONITORING_STACK, retentionProblems, withRetention } from "../monitoring/prometheus";
@@ -28,6 +30,14 @@ function platformFiles(config: StacksConfig, rendered: Record<RenderedElsewhere,
   return { "traefik-static": renderTraefikStatic(settings), "traefik-dynamic": renderTraefikDynamic(settings), ...rendered };
 }
 
+/** The runner's image: the compose file's tag with the hash of the Dockerfile next to it (compose/gitops.ts), made on the runner's node. */
+function gitopsImage(stack: StackSource, nodes: readonly NodeConfig[]): { image: string; dockerfile: string; node: string } {
+  const service = (stack.document.services as Record<string, Record<string, any>>)[GITOPS_SERVICE];
+  const dockerfile = fs.readFileSync(path.join(path.dirname(stack.file), "Dockerfile"), "utf8");
+  // placementProblems made sure exactly one node is eligible.
+  return { image: runnerImageTag(String(service.image), dockerfile), dockerfile, node: eligibleNodes(service, nodes)[0].name };
+}
+
 /** Loads a stack's folder, turning its problems into config issues; undefined when it cannot be read. */
 function loadChecked(stacksDir: string, name: string, issues: ConfigIssue[]): StackSource | undefined {
   try {
@@ -39,10 +49,40 @@ function loadChecked(stacksDir: string, name: string, issues: ConfigIssue[]): St
   }
 }
 
-/** The stacks to load: those listed, and the JIT helper's when a listed stack has a just-in-time service. */
+/**
+ * The stacks to load: those listed, the JIT helper's when a listed stack has a just-in-time
+ * service, and the GitOps runner's when homelab:platform.gitops is set.
+ */
 export function stacksToLoad(platform: StacksConfig["platform"]): string[] {
   const needsJit = platform.jit.some((j) => platform.stacks.includes(j.service.split("/")[0]));
-  return needsJit && !platform.stacks.includes(JIT_STACK) ? [...platform.stacks, JIT_STACK] : [...platform.stacks];
+  const names = needsJit && !platform.stacks.includes(JIT_STACK) ? [...platform.stacks, JIT_STACK] : [...platform.stacks];
+  return platform.gitops !== false && !names.includes(GITOPS_STACK) ? [...names, GITOPS_STACK] : names;
+}
+
+/** What homelab:platform.gitops needs besides its stack: its secrets set, and its label on one manager. */
+function gitopsProblems(config: StacksConfig, hasConfigSecret: (key: string) => boolean): ConfigIssue[] {
+  const { platform, nodes } = config;
+  const issues: ConfigIssue[] = [];
+  if (platform.gitops === false) {
+    if (platform.stacks.includes(GITOPS_STACK)) {
+      issues.push({ key: `homelab:platform.stacks[${platform.stacks.indexOf(GITOPS_STACK)}]`, message: `is the GitOps runner's stack, which homelab:platform.gitops deploys (it is not set). Fix: remove gitops from homelab:platform.stacks and set homelab:platform.gitops (docs/gitops.md).` });
+    }
+    return issues;
+  }
+  const needs: Array<[string, string]> = [
+    [GITOPS_CONFIG_SECRETS.passphrase, "the passphrase of this stack's secrets, which the runner's pulumi needs"],
+    [GITOPS_CONFIG_SECRETS.backendAccessKeyId, "the access key of the state bucket (homelab:platform.gitops.backend)"],
+    [GITOPS_CONFIG_SECRETS.backendSecretAccessKey, "the secret key of the state bucket"],
+  ];
+  for (const [key, what] of needs.filter(([k]) => !hasConfigSecret(k))) {
+    issues.push({ key: "homelab:platform.gitops", message: `needs homelab:${key} (${what}), which is not set. Fix: pulumi config set --secret homelab:${key} <value>` });
+  }
+  nodes.forEach((n, i) => {
+    if (n.labels[GITOPS_LABEL] === "true" && n.role !== "manager") {
+      issues.push({ key: `homelab:nodes[${i}].labels.${GITOPS_LABEL}`, message: `puts the GitOps runner on ${n.name}, a worker; it runs on a manager. Fix: move the label to a manager: pulumi config rm --path 'homelab:nodes[${i}].labels.${GITOPS_LABEL}' and pulumi config set --path 'homelab:nodes[<a manager>].labels.${GITOPS_LABEL}' true` });
+    }
+  });
+  return issues;
 }
 
 /**
@@ -52,9 +92,10 @@ export function stacksToLoad(platform: StacksConfig["platform"]): string[] {
  * services routed at one host, a node whose always-on services would reserve more than 75% of its
  * RAM (compose/budget.ts). Configs the platform renders get their content here.
  * @param hasConfigSecret whether `homelab:KEY` is set in the stack config.
+ * @param pulumiStack the Pulumi stack being run: the one the GitOps runner applies.
  * @throws ConfigError listing every problem with its fix.
  */
-export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSecret: (key: string) => boolean): StackSource[] {
+export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSecret: (key: string) => boolean, pulumiStack = "homelab"): StackSource[] {
   const { platform, nodes } = config;
   const issues: ConfigIssue[] = [];
   const networks = new Set(platform.networks.map((n) => n.name));
@@ -68,6 +109,7 @@ export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSec
     const stack = loadChecked(stacksDir, name, issues);
     return stack ? [stack] : [];
   });
+  issues.push(...gitopsProblems(config, hasConfigSecret));
   // Backups: the plan comes from the stacks as loaded; the agent's stack joins them when there is a
   // volume to back up, before the checks (its memory counts on the managers).
   const backup = platform.backup;
@@ -139,11 +181,15 @@ export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSec
   const withAgent = stacks.some((s) => s.name === BACKUP_STACK);
   const agentProgram = path.join(stacksDir, "..", "services", "backup", "agent.js");
   if (withAgent && !fs.existsSync(agentProgram)) issues.push({ key: `homelab:platform.backup`, message: `the backup agent's program ${path.relative(path.dirname(stacksDir), agentProgram)} is missing. Fix: restore it from the repository.` });
+  const gitopsDockerfile = path.join(stacksDir, GITOPS_STACK, "Dockerfile");
+  if (stacks.some((s) => s.name === GITOPS_STACK) && !fs.existsSync(gitopsDockerfile)) issues.push({ key: "homelab:platform.gitops", message: `the runner's image recipe ${path.relative(path.dirname(stacksDir), gitopsDockerfile)} is missing. Fix: restore it from the repository.` });
   // The plan's own findings (volumes split across nodes, excludes naming nothing); an unpinned service is already reported above.
   const reported = new Set(issues.map((i) => i.key));
   for (const problem of plan?.problems ?? []) if (!reported.has(problem.key)) issues.push(problem);
   if (issues.length > 0) throw new ConfigError(issues);
   const agentSettings = backup === false ? undefined : { backup, domain: config.domain, jitServices: jit.targets.map((t) => t.name) };
+  const gitops = platform.gitops;
+  const withToken = hasConfigSecret(GITOPS_CONFIG_SECRETS.token);
   const files = platformFiles(config, {
     "jit-config": renderJitConfig(jit.targets, jitBudgets(nodes, stacks, asleep), config.domain),
     "jit-program": jit.targets.length > 0 ? fs.readFileSync(program, "utf8") : "",
@@ -151,6 +197,8 @@ export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSec
     "backup-config": withAgent && plan && agentSettings ? renderBackupConfig(plan, agentSettings) : "",
     "backup-program": withAgent ? fs.readFileSync(agentProgram, "utf8") : "",
     "backup-socket-filter": withAgent && plan ? renderBackupSocketFilter(plan) : "",
+    "gitops-config": gitops === false ? "" : renderRunnerConfig(gitops, { stack: pulumiStack, ntfyServer: platform.monitoring.ntfyServer, withToken }),
+    "gitops-program": gitops === false ? "" : bundleRunner(),
   });
   const jitByStack = new Map<string, string[]>();
   for (const t of jit.targets) {
@@ -169,6 +217,7 @@ export function loadStacks(config: StacksConfig, stacksDir: string, hasConfigSec
     if (stack.name === "traefik" && acme) return withAcme(filled, acme);
     if (stack.name === BACKUP_STACK && plan && agentSettings) return withBackupSecrets(filled, plan, agentSettings);
     if (stack.name === MONITORING_STACK) return withRetention(filled, platform.monitoring.retention);
+    if (stack.name === GITOPS_STACK) return withRunnerSettings(filled, { ...gitopsImage(stack, nodes), withToken, ownWebhookSecret: hasConfigSecret(GITOPS_CONFIG_SECRETS.webhookSecret) });
     return filled;
   });
 }

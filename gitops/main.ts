@@ -109,7 +109,8 @@ export async function main(configFile: string): Promise<void> {
   process.on("SIGINT", () => void stop("SIGINT"));
 }
 
-if (require.main === module) {
+/** The command line: `runner <config.json>` (or HOMELAB_GITOPS_CONFIG); the bundled runner starts here (gitops/bundle.ts). */
+export function cli(): void {
   const configFile = process.argv[2] ?? process.env.HOMELAB_GITOPS_CONFIG;
   if (!configFile) {
     process.stderr.write("usage: gitops/main.ts <config.json> (or HOMELAB_GITOPS_CONFIG)\n");
@@ -120,3 +121,5 @@ if (require.main === module) {
     process.exit(1);
   });
 }
+
+if (require.main === module) cli();

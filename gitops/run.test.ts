@@ -152,3 +152,19 @@ describe("reading Pulumi's output", () => {
     expect(lockHolder("error: preview failed")).toBeUndefined();
   });
 });
+
+test("the head waits unapplied from its first hold, refusal or failure until a commit is applied: the metric the GitOpsBehind alert reads", async () => {
+  const tick = clock();
+  const replaceJoin: PreviewOutcome = { exitCode: 0, stderr: "", json: { steps: [NODE, step("replace", "homelab:swarm:Swarm$command:remote:Command", "homelab-swarm-swarm-worker-1-join")] } };
+  const held = await runOnce(scripted({ head: "c3", preview: replaceJoin }).tools, EMPTY_STATUS, ["poll"], tick);
+  expect(held.lastCommit?.result).toBe("held");
+  expect(held.behindSince).toBe(held.lastCommit?.at);
+  expect(renderMetrics(held)).toContain(`homelab_gitops_behind_since_timestamp_seconds ${Date.parse(held.behindSince!) / 1000}`);
+  const failing: PreviewOutcome = { exitCode: 255, stderr: "error: bad", json: { steps: [], diagnostics: [{ severity: "error", message: "bad" }] } };
+  const refusedLater = await runOnce(scripted({ head: "c4", preview: failing }).tools, held, ["poll"], tick);
+  expect(refusedLater.lastCommit?.result).toBe("refused");
+  expect(refusedLater.behindSince).toBe(held.behindSince);
+  const applied = await runOnce(scripted({ head: "c5" }).tools, refusedLater, ["poll"], tick);
+  expect(applied.behindSince).toBeUndefined();
+  expect(renderMetrics(applied)).toContain("homelab_gitops_behind_since_timestamp_seconds 0");
+});

@@ -29,6 +29,8 @@ export interface RunnerStatus {
   /** Set while a run is going; left set by a runner that was killed mid-run. */
   readonly running?: { readonly commit?: string; readonly phase: string; readonly since: string };
   readonly lastCheck?: string;
+  /** When the branch's head first went unapplied (held, refused or failed); absent while the cluster is at the head. */
+  readonly behindSince?: string;
   readonly runs: Readonly<Record<RunResult, number>>;
   readonly lastRunSeconds?: number;
 }
@@ -38,8 +40,10 @@ export const EMPTY_STATUS: RunnerStatus = { runs: { applied: 0, held: 0, refused
 /** The status after a commit was handled; `counted: false` for a commit found already applied (no run happened). */
 export function recordResult(status: RunnerStatus, handled: HandledCommit & { readonly counted?: boolean }, now: Date): RunnerStatus {
   const { counted = true, ...commit } = handled;
+  const { behindSince: _was, ...rest } = status;
   return {
-    ...status,
+    ...rest,
+    ...(commit.result === "applied" ? {} : { behindSince: status.behindSince ?? commit.at }),
     lastCommit: commit,
     lastCheck: now.toISOString(),
     ...(commit.result === "applied" ? { lastSuccess: { commit: commit.commit, at: commit.at } } : {}),
@@ -90,6 +94,9 @@ export function renderMetrics(status: RunnerStatus): string {
     "# HELP homelab_gitops_last_check_timestamp_seconds When the runner last fetched the branch (0: never).",
     "# TYPE homelab_gitops_last_check_timestamp_seconds gauge",
     `homelab_gitops_last_check_timestamp_seconds ${status.lastCheck ? Date.parse(status.lastCheck) / 1000 : 0}`,
+    "# HELP homelab_gitops_behind_since_timestamp_seconds Since when the branch's head has waited unapplied (held, refused or failed; 0: the cluster is at the head).",
+    "# TYPE homelab_gitops_behind_since_timestamp_seconds gauge",
+    `homelab_gitops_behind_since_timestamp_seconds ${status.behindSince ? Date.parse(status.behindSince) / 1000 : 0}`,
     "# HELP homelab_gitops_running 1 while a run is going.",
     "# TYPE homelab_gitops_running gauge",
     `homelab_gitops_running ${status.running ? 1 : 0}`,

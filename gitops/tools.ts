@@ -24,6 +24,8 @@ export interface RunnerConfig {
   readonly listenPort: number;
   /** The `pulumi` binary (default: the one on PATH). */
   readonly pulumiBin?: string;
+  /** The stack's state backend (PULUMI_BACKEND_URL); absent: the one the environment or `pulumi login` gives. */
+  readonly backend?: string;
   /** The ntfy server (`http://ntfy:80`); reports are not sent without it and a topic. */
   readonly ntfyServer?: string;
   readonly secrets: {
@@ -116,7 +118,7 @@ export class RealTools implements GitOpsTools {
   ) {
     this.repoDir = path.join(config.workDir, "repo");
     this.pulumiBin = config.pulumiBin ?? "pulumi";
-    this.env = { ...process.env, ...this.gitEnv(), PULUMI_SKIP_UPDATE_CHECK: "true", PULUMI_SKIP_CONFIRMATIONS: "true" };
+    this.env = { ...process.env, ...this.gitEnv(), ...(config.backend ? { PULUMI_BACKEND_URL: config.backend } : {}), PULUMI_SKIP_UPDATE_CHECK: "true", PULUMI_SKIP_CONFIRMATIONS: "true" };
   }
 
   private gitEnv(): NodeJS.ProcessEnv {

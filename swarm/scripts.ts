@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 
 /** The shell scripts run on nodes; each lives in swarm/scripts/<name>.sh and passes shellcheck. */
-export type NodeScript = "probe" | "init" | "join-tokens" | "join" | "node-config" | "drain" | "leave" | "remove" | "network" | "object" | "stack";
+export type NodeScript = "probe" | "init" | "join-tokens" | "join" | "node-config" | "drain" | "leave" | "remove" | "network" | "object" | "stack" | "image";
 
 const SCRIPT_DIR = path.join(__dirname, "scripts");
 

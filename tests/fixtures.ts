@@ -9,6 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { homelabNamespace } from "../config/load";
+import { ConfigError } from "../config/reader";
 import { ValidationResult, validateConfig } from "../config/validate";
 
 export const REPO_ROOT = path.resolve(__dirname, "..");
@@ -116,4 +117,15 @@ export function ignitionValidate(json: string): { status: number | null; output:
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The `key: message` lines of the ConfigError `fn` throws; none when it throws nothing. */
+export function configIssues(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues.map((i) => `${i.key}: ${i.message}`);
+    throw err;
+  }
+  return [];
 }
