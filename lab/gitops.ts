@@ -12,10 +12,16 @@ import * as path from "path";
 import * as YAML from "yaml";
 import type { RunnerStatus } from "../gitops/status";
 import { sign } from "../gitops/webhook";
-import { REPO_ROOT } from "./config";
-import { freePort, until } from "./exec";
+import * as https from "https";
+import { moveState } from "../bin/move-state";
+import { GITOPS_LABEL } from "../compose/gitops";
+import { REPO_ROOT, loadLabSpec } from "./config";
+import { RunResult, freePort, run, until } from "./exec";
+import { loadGitOpsRunnerImage } from "./images/gitopsRunner";
 import { labDown, readInventory, sshExec } from "./lab";
-import { PROGRAM_DIRS, PROGRAM_FILES, Pulumi, STACK, labPulumi, pulumiEnv, stackPaths, toolchainBin, upWithLab } from "./stack";
+import { allowNodesToHostPort } from "./network";
+import { S3Standin, startS3Standin } from "./s3";
+import { PROGRAM_DIRS, PROGRAM_FILES, Pulumi, STACK, editStackConfig, labPulumi, pulumiEnv, stackPaths, toolchainBin, upWithLab } from "./stack";
 
 export interface HarnessOptions {
   /** Everything of this harness lives here (wiped at start). */
@@ -27,6 +33,8 @@ export interface HarnessOptions {
   readonly fill: (clone: string) => void;
   readonly log: (line: string) => void;
   readonly pulumiBin: string;
+  /** Where the ntfy recorder (and the repository's HTTP server, when asked) listen: loopback, or the lab bridge's address for a runner in the cluster. */
+  readonly listenHost?: string;
 }
 
 export interface Note {
@@ -41,12 +49,17 @@ export class GitOpsHarness {
   readonly notes: Note[] = [];
   runnerLog = "";
   private readonly secrets: string;
-  private readonly webhookSecret = crypto.randomBytes(16).toString("hex");
+  readonly webhookSecret = crypto.randomBytes(16).toString("hex");
   private readonly statusToken = crypto.randomBytes(16).toString("hex");
   private readonly env: NodeJS.ProcessEnv;
   private runner: ChildProcess | undefined;
   private ntfy: http.Server | undefined;
+  private gitServer: http.Server | undefined;
   private port = 0;
+  /** Where /hooks, /status and /run are asked: the runner process on loopback, unless set (the runner in the cluster, through Traefik). */
+  endpoint: ((method: string, pathname: string, headers: Record<string, string>, body: string) => Promise<{ status: number; text: string }>) | undefined;
+  /** The status token the runner reads, unless set (the cluster's is generated). */
+  statusTokenOverride: string | undefined;
 
   constructor(private readonly options: HarnessOptions) {
     this.bare = path.join(options.root, "origin.git");
@@ -85,9 +98,38 @@ export class GitOpsHarness {
         res.end("{}");
       });
     });
-    await new Promise<void>((r) => this.ntfy!.listen(0, "127.0.0.1", r));
+    await new Promise<void>((r) => this.ntfy!.listen(0, o.listenHost ?? "127.0.0.1", r));
     this.port = await freePort();
     return this.head();
+  }
+
+  /** The ntfy recorder's URL (`http://<listenHost>:<port>`). */
+  ntfyUrl(): string {
+    return `http://${this.options.listenHost ?? "127.0.0.1"}:${(this.ntfy!.address() as { port: number }).port}`;
+  }
+
+  /**
+   * Serves the bare repository over git's "dumb" HTTP protocol (static files, which git fetches
+   * as it would from any web server; `git update-server-info` after every push keeps the index
+   * current, as git's own post-update sample hook does). Returns the clone URL.
+   */
+  async serveOverHttp(): Promise<string> {
+    const hook = path.join(this.bare, "hooks", "post-update");
+    fs.writeFileSync(hook, "#!/bin/sh\nexec git update-server-info\n", { mode: 0o755 });
+    this.git(["update-server-info"], this.bare);
+    const root = path.resolve(this.bare);
+    this.gitServer = http.createServer((req, res) => {
+      const file = path.resolve(root, `.${decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname).replace(/^\/homelab\.git/, "")}`);
+      if (req.method !== "GET" || !file.startsWith(`${root}/`) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { "Content-Type": "application/octet-stream" });
+      fs.createReadStream(file).pipe(res);
+    });
+    const host = this.options.listenHost ?? "127.0.0.1";
+    await new Promise<void>((r) => this.gitServer!.listen(0, host, r));
+    return `http://${host}:${(this.gitServer.address() as { port: number }).port}/homelab.git`;
   }
 
   git(args: string[], cwd = this.clone): string {
@@ -143,7 +185,7 @@ export class GitOpsHarness {
       workDir: this.work,
       listenPort: port,
       pulumiBin: this.options.pulumiBin,
-      ntfyServer: `http://127.0.0.1:${(this.ntfy!.address() as { port: number }).port}`,
+      ntfyServer: this.ntfyUrl(),
       secrets: { webhookSecretFile: path.join(this.secrets, "webhook"), statusTokenFile: path.join(this.secrets, "token"), ntfyTopicFile: path.join(this.secrets, "topic") },
     };
     const file = path.join(this.options.root, `runner-${port}.json`);
@@ -180,15 +222,17 @@ export class GitOpsHarness {
   async close(): Promise<void> {
     await this.stopRunner("SIGTERM");
     this.ntfy?.close();
+    this.gitServer?.close();
   }
 
   async request(method: string, pathname: string, headers: Record<string, string> = {}, body = ""): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
-    const r = await fetch(`http://127.0.0.1:${this.port}${pathname}`, { method, headers, body: method === "GET" ? undefined : body });
-    const text = await r.text();
-    return { status: r.status, json: text.startsWith("{") ? (JSON.parse(text) as Record<string, unknown>) : {}, text };
+    const { status, text } = this.endpoint
+      ? await this.endpoint(method, pathname, headers, body)
+      : await fetch(`http://127.0.0.1:${this.port}${pathname}`, { method, headers, body: method === "GET" ? undefined : body }).then(async (r) => ({ status: r.status, text: await r.text() }));
+    return { status, json: text.startsWith("{") ? (JSON.parse(text) as Record<string, unknown>) : {}, text };
   }
 
-  async status(token = this.statusToken): Promise<RunnerStatus> {
+  async status(token = this.statusTokenOverride ?? this.statusToken): Promise<RunnerStatus> {
     return (await this.request("GET", "/status", { Authorization: `Bearer ${token}` })).json as unknown as RunnerStatus;
   }
 
@@ -237,14 +281,116 @@ export async function setUpLabGitOps(log: (line: string) => void): Promise<{ har
     env: pulumiEnv(bin, pluginsInstalled),
     log,
     pulumiBin: path.join(bin, "pulumi"),
-    fill: (clone) => {
-      for (const file of [...PROGRAM_FILES, `Pulumi.${STACK}.yaml`]) fs.copyFileSync(path.join(project, file), path.join(clone, file));
-      for (const dir of PROGRAM_DIRS) fs.cpSync(path.join(project, dir), path.join(clone, dir), { recursive: true });
-      fs.copyFileSync(path.join(REPO_ROOT, "package-lock.json"), path.join(clone, "package-lock.json"));
-    },
+    fill: (clone) => copyWorkingCopy(project, clone),
   });
   await harness.setUp();
   return { harness, pulumi };
+}
+
+/** The first commit of the owner's repository: the laptop's working copy (the program and the stack config with its salt). */
+function copyWorkingCopy(project: string, clone: string): void {
+  for (const file of [...PROGRAM_FILES, `Pulumi.${STACK}.yaml`]) fs.copyFileSync(path.join(project, file), path.join(clone, file));
+  for (const dir of PROGRAM_DIRS) fs.cpSync(path.join(project, dir), path.join(clone, dir), { recursive: true });
+  fs.copyFileSync(path.join(REPO_ROOT, "package-lock.json"), path.join(clone, "package-lock.json"));
+}
+
+/** The lab with the GitOps runner in the cluster (setUpClusterGitOps). */
+export interface ClusterGitOps {
+  readonly harness: GitOpsHarness;
+  /** The owner's pulumi on the shared state: in the laptop's working copy, or in `cwd` (e.g. a clone of the repository). */
+  readonly owner: (args: string[], input?: string, cwd?: string) => Promise<RunResult>;
+  /** The S3 stand-in holding the state (stop it when done). */
+  readonly s3: S3Standin;
+  /** An HTTPS request to https://gitops.<domain> through the lab's Traefik, trusting the homelab CA. */
+  readonly throughTraefik: (method: string, pathname: string, headers: Record<string, string>, body: string) => Promise<{ status: number; text: string }>;
+}
+
+/** The node the cluster's runner is pinned to (its `gitops` label). */
+export const RUNNER_NODE = "swarm-manager-1";
+
+/**
+ * The lab with GitOps in the cluster, as an owner turns it on: the first `pulumi up` from the
+ * laptop (local state); `npm run move-state` to an S3 bucket on "the NAS" (the S3 STAND-IN on the
+ * lab bridge's host address); a git repository of the working copy served over git's dumb HTTP
+ * protocol from this host; the config (repository, backend, ntfy server, the `gitops` label on
+ * RUNNER_NODE, backups off) and the config secrets (passphrase, bucket keys, the harness's webhook
+ * secret) committed; the lab's build of the runner's image loaded into RUNNER_NODE; `pulumi up`.
+ * Resolves once the runner answers through Traefik; the harness then talks to it there.
+ */
+export async function setUpClusterGitOps(log: (line: string) => void): Promise<ClusterGitOps> {
+  await labDown({ log: () => undefined });
+  fs.rmSync(stackPaths().root, { recursive: true, force: true });
+  const labRun = await labPulumi(log);
+  log("the first pulumi up, from the owner's laptop, with a local state (the lab boots from its Ignition)");
+  await upWithLab(labRun, log);
+  const { bin, pluginsInstalled } = await toolchainBin(() => undefined);
+  const spec = loadLabSpec();
+  const project = stackPaths().project;
+
+  log("the owner moves the state to the S3 bucket the cluster reaches too (npm run move-state)");
+  const s3 = await startS3Standin(log, spec.gateway);
+  await s3.createBucket("homelab-pulumi");
+  const backend = s3.backendUrl("homelab-pulumi");
+  // The stand-in checks no signature; the SDK still wants keys.
+  const laptop = { ...pulumiEnv(bin, pluginsInstalled), AWS_ACCESS_KEY_ID: "owner-key", AWS_SECRET_ACCESS_KEY: "owner-secret" };
+  moveState({ backend, stack: STACK, preview: true, cwd: project, env: laptop, log });
+  const onS3 = { ...laptop, PULUMI_BACKEND_URL: backend };
+  const owner = (args: string[], input?: string, cwd = project) =>
+    run("pulumi", [...args, "--stack", STACK, "--non-interactive", "--color", "never"], { cwd, env: onS3, allowFail: true, input, inheritStderr: args[0] === "up" });
+
+  const harness = new GitOpsHarness({ root: path.join(REPO_ROOT, "out", "gitops-cluster"), stack: STACK, env: onS3, log, pulumiBin: path.join(bin, "pulumi"), listenHost: spec.gateway, fill: (clone) => copyWorkingCopy(project, clone) });
+  await harness.setUp();
+  const repository = await harness.serveOverHttp();
+  // The lab fences the host off from the nodes; these three stand in for machines on the LAN.
+  for (const url of [s3.endpoint, repository, harness.ntfyUrl()]) await allowNodesToHostPort(spec, Number(new URL(url).port));
+  // The owner's previews of what the runner applied run in a clone of the repository, as the runner's do.
+  fs.symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(harness.clone, "node_modules"));
+
+  log("the owner turns GitOps on: the config, its secrets, the label; commits it; pulumi up");
+  editStackConfig((c) => {
+    const platform = c["homelab:platform"] as Record<string, unknown>;
+    platform.gitops = { repository, branch: "main", interval: "1h", backend };
+    platform.monitoring = { ntfy: { server: harness.ntfyUrl() } };
+    // The runner's volume would otherwise need a backup repository (the cluster's MinIO by default).
+    platform.backup = false;
+    withLabel(c, RUNNER_NODE, GITOPS_LABEL, "true");
+  });
+  const secrets: Array<[string, string]> = [
+    ["gitopsPassphrase", fs.readFileSync(stackPaths().passphraseFile, "utf8")],
+    ["gitopsBackendAccessKeyId", "runner-key"],
+    ["gitopsBackendSecretAccessKey", "runner-secret"],
+    ["gitopsWebhookSecret", harness.webhookSecret],
+  ];
+  for (const [key, value] of secrets) {
+    const r = await owner(["config", "set", "--secret", `homelab:${key}`], value);
+    if (r.code !== 0) throw new Error(`pulumi config set homelab:${key}: ${r.stderr}`);
+  }
+  fs.copyFileSync(stackPaths().stackConfig, path.join(harness.clone, `Pulumi.${STACK}.yaml`));
+  harness.git(["commit", "--quiet", "-am", "GitOps on"]);
+  harness.git(["push", "--quiet", "origin", "HEAD:main"]);
+
+  await loadGitOpsRunnerImage(RUNNER_NODE, bin, log);
+  const up = await owner(["up", "--yes", "--skip-preview"]);
+  if (up.code !== 0) throw new Error(`pulumi up with GitOps on failed:\n${up.stdout.slice(-4000)}`);
+  const outputs = JSON.parse((await owner(["stack", "output", "--json", "--show-secrets"])).stdout) as { caCertificateFile: string; generatedSecrets: Record<string, string>; urls: Record<string, string> };
+  const ca = fs.readFileSync(path.join(project, outputs.caCertificateFile));
+  const host = new URL(outputs.urls["gitops/runner"]).hostname;
+  const manager = readInventory().nodes.find((n) => n.role === "manager")!;
+  const throughTraefik: ClusterGitOps["throughTraefik"] = (method, pathname, headers, body) =>
+    new Promise((resolve, reject) => {
+      const req = https.request({ host: manager.address, port: 443, method, path: pathname, servername: host, ca, headers: { ...headers, Host: host }, timeout: 15_000 }, (res) => {
+        let text = "";
+        res.setEncoding("utf8").on("data", (c: string) => (text += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on("error", reject);
+      req.on("timeout", () => req.destroy(new Error(`${method} https://${host}${pathname}: timed out`)));
+      req.end(method === "GET" ? undefined : body);
+    });
+  harness.statusTokenOverride = outputs.generatedSecrets["gitops/gitops_status_token"];
+  harness.endpoint = throughTraefik;
+  await until("the runner answers through Traefik", 300, async () => ((await throughTraefik("GET", "/healthz", {}, "").catch(() => ({ status: 0 }))).status === 200 ? true : undefined), 2000);
+  return { harness, owner, s3, throughTraefik };
 }
 
 /** A label on a node as the swarm has it (`docker node inspect` on a manager). */

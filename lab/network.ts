@@ -84,6 +84,19 @@ export async function ensureFirewall(): Promise<void> {
   }
 }
 
+/**
+ * Lets the nodes reach one TCP port of the host on the bridge: a test's stand-in for a machine on
+ * the LAN (the owner's NAS with its S3 bucket, a git server, an ntfy server). Only that port, only
+ * on the bridge's own address; the rule goes with the chain when the lab goes down.
+ */
+export async function allowNodesToHostPort(spec: Pick<LabSpec, "gateway">, port: number): Promise<void> {
+  const rule = ["-i", LAB.bridge, "-d", spec.gateway, "-p", "tcp", "--dport", String(port), "-j", "RETURN"];
+  if ((await iptables(["-C", LAB.chainIn, ...rule])).code === 0) return;
+  // Before the REJECTs, after the rule that passes replies.
+  const res = await iptables(["-I", LAB.chainIn, "2", ...rule]);
+  if (res.code !== 0) throw new Error(`iptables -I ${LAB.chainIn} ${rule.join(" ")}: ${res.stderr}`);
+}
+
 export async function removeFirewall(): Promise<void> {
   for (const [chain, parent] of [[LAB.chainIn, "INPUT"], [LAB.chainFwd, "FORWARD"]]) {
     for (let i = 0; i < 10 && (await iptables(["-C", parent, "-j", chain])).code === 0; i++) {

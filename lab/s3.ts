@@ -13,7 +13,7 @@ import { freePort, run, until } from "./exec";
 const SOURCE = path.join(__dirname, "s3-standin");
 
 export interface S3Standin {
-  /** `http://127.0.0.1:<port>` */
+  /** `http://<host>:<port>` */
   readonly endpoint: string;
   /** A Pulumi DIY backend URL for `bucket` (AWS SDK v2 form: path-style, plain HTTP). */
   backendUrl(bucket: string): string;
@@ -36,11 +36,12 @@ async function build(log: (line: string) => void): Promise<string> {
   return bin;
 }
 
-export async function startS3Standin(log: (line: string) => void): Promise<S3Standin> {
+/** `host`: the address it listens on (loopback; the lab's bridge address for the lab's nodes to reach it). */
+export async function startS3Standin(log: (line: string) => void, host = "127.0.0.1"): Promise<S3Standin> {
   const bin = await build(log);
   const port = await freePort();
-  const child: ChildProcess = spawn(bin, ["-listen", `127.0.0.1:${port}`], { stdio: "ignore" });
-  const endpoint = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(bin, ["-listen", `${host}:${port}`], { stdio: "ignore" });
+  const endpoint = `http://${host}:${port}`;
   await until("the S3 stand-in answers", 30, async () => ((await fetch(`${endpoint}/`)).status < 500 ? true : undefined), 200);
   return {
     endpoint,

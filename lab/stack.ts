@@ -17,7 +17,7 @@ import { Inventory, ensureHost, ensureImage, labUp } from "./lab";
 
 export const STACK = "lab";
 export const PROGRAM_FILES = ["index.ts", "Pulumi.yaml", "package.json", "tsconfig.json"];
-export const PROGRAM_DIRS = ["components", "compose", "routing", "config", "ignition", "monitoring", "services", "stacks", "swarm"];
+export const PROGRAM_DIRS = ["components", "compose", "routing", "config", "gitops", "ignition", "monitoring", "services", "stacks", "swarm"];
 
 export function stackPaths() {
   const root = path.join(REPO_ROOT, "out", "lab-stack");
