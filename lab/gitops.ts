@@ -268,13 +268,7 @@ export class GitOpsHarness {
  * The caller starts the runner.
  */
 export async function setUpLabGitOps(log: (line: string) => void): Promise<{ harness: GitOpsHarness; pulumi: Pulumi }> {
-  await labDown({ log: () => undefined });
-  fs.rmSync(stackPaths().root, { recursive: true, force: true });
-  const pulumi = await labPulumi(log);
-  log("the first pulumi up, from the owner's laptop (the lab boots from its Ignition)");
-  await upWithLab(pulumi, log);
-  const { bin, pluginsInstalled } = await toolchainBin(() => undefined);
-  const project = stackPaths().project;
+  const { pulumi, bin, pluginsInstalled, project } = await laptopFirstUp(log);
   const harness = new GitOpsHarness({
     root: path.join(REPO_ROOT, "out", "gitops-lab"),
     stack: STACK,
@@ -285,6 +279,17 @@ export async function setUpLabGitOps(log: (line: string) => void): Promise<{ har
   });
   await harness.setUp();
   return { harness, pulumi };
+}
+
+/** A fresh lab stack brought up from "the owner's laptop" (lab/stack.ts's working copy, local file state). */
+async function laptopFirstUp(log: (line: string) => void): Promise<{ pulumi: Pulumi; bin: string; pluginsInstalled: boolean; project: string }> {
+  await labDown({ log: () => undefined });
+  fs.rmSync(stackPaths().root, { recursive: true, force: true });
+  const pulumi = await labPulumi(log);
+  log("the first pulumi up, from the owner's laptop, with a local state (the lab boots from its Ignition)");
+  await upWithLab(pulumi, log);
+  const { bin, pluginsInstalled } = await toolchainBin(() => undefined);
+  return { pulumi, bin, pluginsInstalled, project: stackPaths().project };
 }
 
 /** The first commit of the owner's repository: the laptop's working copy (the program and the stack config with its salt). */
@@ -301,8 +306,6 @@ export interface ClusterGitOps {
   readonly owner: (args: string[], input?: string, cwd?: string) => Promise<RunResult>;
   /** The S3 stand-in holding the state (stop it when done). */
   readonly s3: S3Standin;
-  /** An HTTPS request to https://gitops.<domain> through the lab's Traefik, trusting the homelab CA. */
-  readonly throughTraefik: (method: string, pathname: string, headers: Record<string, string>, body: string) => Promise<{ status: number; text: string }>;
 }
 
 /** The node the cluster's runner is pinned to (its `gitops` label). */
@@ -318,14 +321,8 @@ export const RUNNER_NODE = "swarm-manager-1";
  * Resolves once the runner answers through Traefik; the harness then talks to it there.
  */
 export async function setUpClusterGitOps(log: (line: string) => void): Promise<ClusterGitOps> {
-  await labDown({ log: () => undefined });
-  fs.rmSync(stackPaths().root, { recursive: true, force: true });
-  const labRun = await labPulumi(log);
-  log("the first pulumi up, from the owner's laptop, with a local state (the lab boots from its Ignition)");
-  await upWithLab(labRun, log);
-  const { bin, pluginsInstalled } = await toolchainBin(() => undefined);
+  const { bin, pluginsInstalled, project } = await laptopFirstUp(log);
   const spec = loadLabSpec();
-  const project = stackPaths().project;
 
   log("the owner moves the state to the S3 bucket the cluster reaches too (npm run move-state)");
   const s3 = await startS3Standin(log, spec.gateway);
@@ -376,7 +373,8 @@ export async function setUpClusterGitOps(log: (line: string) => void): Promise<C
   const ca = fs.readFileSync(path.join(project, outputs.caCertificateFile));
   const host = new URL(outputs.urls["gitops/runner"]).hostname;
   const manager = readInventory().nodes.find((n) => n.role === "manager")!;
-  const throughTraefik: ClusterGitOps["throughTraefik"] = (method, pathname, headers, body) =>
+  // https://gitops.<domain> through the lab's Traefik, trusting the homelab CA.
+  const throughTraefik: NonNullable<GitOpsHarness["endpoint"]> = (method, pathname, headers, body) =>
     new Promise((resolve, reject) => {
       const req = https.request({ host: manager.address, port: 443, method, path: pathname, servername: host, ca, headers: { ...headers, Host: host }, timeout: 15_000 }, (res) => {
         let text = "";
@@ -390,7 +388,7 @@ export async function setUpClusterGitOps(log: (line: string) => void): Promise<C
   harness.statusTokenOverride = outputs.generatedSecrets["gitops/gitops_status_token"];
   harness.endpoint = throughTraefik;
   await until("the runner answers through Traefik", 300, async () => ((await throughTraefik("GET", "/healthz", {}, "").catch(() => ({ status: 0 }))).status === 200 ? true : undefined), 2000);
-  return { harness, owner, s3, throughTraefik };
+  return { harness, owner, s3 };
 }
 
 /** A label on a node as the swarm has it (`docker node inspect` on a manager). */
